@@ -29,6 +29,9 @@ HEADERS: tuple[str, ...] = (
 _DLL_MARK = re.compile(r"/\*\s*pyhcs:\s*dll=([\w.]+)\s*\*/")
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _EXPORT = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
+_DECLARATION = re.compile(
+    r"(?P<ret>[A-Za-z_][\w\s*]*?)\s*\bWINAPI\s+(?P<name>\w+)\s*\((?P<params>[^;]*)\)\s*;"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,24 @@ def exports() -> dict[str, str]:
                     f"{header.name} declares {function} but names no DLL on its first line"
                 )
             table[function] = header.dll
+    return table
+
+
+@cache
+def signatures() -> dict[str, str]:
+    """Function name -> its C function-pointer type, e.g. ``HRESULT(WINAPI *)(HCS_OPERATION)``.
+
+    The emulator builds its function table with ``ffi.callback`` from these, so its pointers
+    have exactly the declared types instead of types retyped by hand.
+    """
+    table: dict[str, str] = {}
+    for header in headers():
+        if header.dll is None:
+            continue
+        for match in _DECLARATION.finditer(_COMMENT.sub(" ", header.text)):
+            ret = " ".join(match["ret"].split())
+            params = " ".join(match["params"].split())
+            table[match["name"]] = f"{ret}(WINAPI *)({params})"
     return table
 
 

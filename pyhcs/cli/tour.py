@@ -1,0 +1,90 @@
+"""``pyhcs tour``: the HCS C surface as pyhcs binds it, printed from the live declarations.
+
+Everything shown is read from the same cdefs, FFI and error table the binding uses, so the tour
+cannot drift from what ``pyhcs.raw.lib`` actually offers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+
+from pyhcs import errors, hresult
+from pyhcs.raw import backend, cdefs
+from pyhcs.raw.ffi import ffi
+
+SECTIONS = ("backend", "functions", "types", "errors")
+
+_DECLARATION = re.compile(r"^(?P<ret>.*)\(WINAPI \*\)\((?P<params>.*)\)$")
+
+
+def _backend() -> Iterator[str]:
+    yield "== Backend"
+    try:
+        name = backend.selected()
+    except errors.HcsError as exc:
+        yield f"  {exc}"
+        return
+    yield f"  selected: {name} (set {backend.BACKEND_ENV}=native|emulator to choose)"
+    yield "  `from pyhcs.raw import ffi, lib` gives the C functions below, e.g."
+    yield "  op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)"
+
+
+def _functions() -> Iterator[str]:
+    by_dll: dict[str, list[str]] = defaultdict(list)
+    for name, dll in cdefs.exports().items():
+        by_dll[dll].append(name)
+    signatures = cdefs.signatures()
+    total = sum(len(names) for names in by_dll.values())
+    yield f"== Functions ({total}, by DLL)"
+    for dll, names in by_dll.items():
+        yield f"  {dll} ({len(names)})"
+        for name in names:
+            match = _DECLARATION.match(signatures[name])
+            if match:
+                yield f"    {match['ret'].strip()} {name}({match['params']})"
+            else:
+                yield f"    {name}: {signatures[name]}"
+
+
+def _types() -> Iterator[str]:
+    typedefs, structs, _unions = ffi.list_types()
+    enums = [name for name in typedefs if ffi.typeof(name).kind == "enum"]
+    yield f"== Enums ({len(enums)})"
+    for name in enums:
+        yield f"  {name} ({ffi.sizeof(name)} bytes)"
+        for value, member in sorted(ffi.typeof(name).elements.items()):
+            yield f"    {member} = {value} (0x{value & 0xFFFFFFFF:08X})"
+    yield f"== Structs ({len(structs)})"
+    for tag in structs:
+        ctype = ffi.typeof(f"struct {tag}")
+        if ctype.fields is None:
+            yield f"  struct {tag}: opaque"
+            continue
+        yield f"  struct {tag}: {ffi.sizeof(ctype)} bytes"
+        for field_name, field in ctype.fields:
+            yield f"    +{field.offset:<3} {field.type.cname} {field_name}"
+    callbacks = [
+        name
+        for name in typedefs
+        if ffi.typeof(name).kind == "pointer" and ffi.typeof(name).item.kind == "function"
+    ]
+    yield f"== Callback types ({len(callbacks)})"
+    for name in callbacks:
+        yield f"  {name}: {ffi.typeof(name).cname}"
+
+
+def _errors() -> Iterator[str]:
+    yield f"== HRESULTs ({len(hresult.KNOWN)}) -> exception class"
+    for code, info in sorted(hresult.KNOWN.items()):
+        cls = errors.error_class_for(code).__name__
+        yield f"  0x{code:08X} {info.name:<44} {cls:<28} {info.message}"
+
+
+def render(sections: tuple[str, ...] = SECTIONS) -> Iterator[str]:
+    """Lines of the tour, section by section."""
+    producers = {"backend": _backend, "functions": _functions, "types": _types, "errors": _errors}
+    for section in sections:
+        yield from producers[section]()
+        yield ""

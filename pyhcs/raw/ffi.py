@@ -1,0 +1,31 @@
+"""The one cffi FFI of pyhcs, built in ABI mode from the packaged C declarations.
+
+ABI mode needs no compiler at install time, and both backends share this object: the native
+backend dlopens the HCS DLLs through it, the emulator makes its function pointers with it, so the
+same types and the same string marshalling run on Windows and everywhere else.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from cffi import FFI
+
+from pyhcs.raw import cdefs
+
+ffi = FFI()
+ffi.cdef(cdefs.source())
+
+
+@cache
+def constants() -> dict[str, int]:
+    """Every enum constant of the cdefs by name (cffi's ABI mode has no direct accessor)."""
+    table: dict[str, int] = {}
+    for typedef in ffi.list_types()[0]:
+        ctype = ffi.typeof(typedef)
+        if ctype.kind == "enum":
+            table.update(ctype.relements)
+    return table
+
+
+__all__ = ["constants", "ffi"]

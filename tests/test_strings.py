@@ -1,0 +1,41 @@
+"""UTF-16 marshalling: what Python passes is exactly what C reads, and back."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyhcs.errors import InvalidArgumentError
+from pyhcs.raw import ffi, out_wide, read_wide, wide
+
+# Any Unicode text C can hold: no NUL (the terminator) and no lone surrogates (not UTF-16).
+texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"))
+
+
+@given(texts)
+def test_round_trip_through_c_memory(text: str) -> None:
+    buffer = wide(text)
+    assert ffi.typeof(buffer) is ffi.typeof("WCHAR[]")
+    assert read_wide(ffi.cast("PCWSTR", buffer)) == text
+    # UTF-16 code units, astral characters as surrogate pairs, plus the terminator.
+    assert len(buffer) == len(text.encode("utf-16-le")) // 2 + 1
+    assert buffer[len(buffer) - 1] == "\0"
+
+
+def test_astral_characters_become_surrogate_pairs() -> None:
+    buffer = wide("a\U0001f600")
+    units = [ord(buffer[i]) for i in range(len(buffer))]
+    assert units == [0x61, 0xD83D, 0xDE00, 0]
+
+
+def test_embedded_nul_is_rejected() -> None:
+    with pytest.raises(InvalidArgumentError, match="NUL character at index 3"):
+        wide('{"A\0":1}')
+
+
+def test_none_and_null() -> None:
+    assert wide(None) == ffi.NULL
+    assert read_wide(ffi.NULL) is None
+    out = out_wide()
+    assert out[0] == ffi.NULL
