@@ -54,7 +54,9 @@ def _types() -> Iterator[str]:
     yield f"== Enums ({len(enums)})"
     for name in enums:
         yield f"  {name} ({ffi.sizeof(name)} bytes)"
-        for value, member in sorted(ffi.typeof(name).elements.items()):
+        for member, value in sorted(
+            ffi.typeof(name).relements.items(), key=lambda kv: (kv[1], kv[0])
+        ):
             yield f"    {member} = {value} (0x{value & 0xFFFFFFFF:08X})"
     yield f"== Structs ({len(structs)})"
     for tag in structs:

@@ -1,0 +1,638 @@
+"""The client half: the C-level behaviour of computecore on top of the service connection.
+
+Every method here is called by a C function pointer of the table (see table.py) with cffi
+arguments and returns what the C function returns. Argument and handle checks happen here,
+synchronously; everything that HCS reports through an operation is sent to the service and
+completes the operation from the connection's reader thread (see dispatch.py for the flow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import handles
+from pyhcs.emulator.connection import Connection, Reply
+from pyhcs.emulator.dispatch import Dispatcher
+from pyhcs.emulator.faults import Fault, Faults
+from pyhcs.emulator.memory import Allocator
+from pyhcs.raw.ffi import ffi
+
+INFINITE = 0xFFFFFFFF
+INVALID_HANDLE_VALUE = 0xFFFFFFFFFFFFFFFF
+SUPPORTED_SCHEMA_VERSIONS = [{"Major": 2, "Minor": 5}]
+
+
+def _signed(value: int) -> int:
+    """HRESULT as returned through a C ``long``: sign-extended from 32 bits (§9)."""
+    return hr.to_signed(value)
+
+
+def _text(pointer: Any) -> str | None:
+    return None if pointer == ffi.NULL else str(ffi.string(pointer))
+
+
+def _key(pointer: Any) -> int:
+    return int(ffi.cast("uintptr_t", pointer))
+
+
+def _timeout(ms: int) -> float:
+    return float("inf") if ms == INFINITE else ms / 1000.0
+
+
+class Client:
+    """Connection + handle tables + callback thread of one client process."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.allocator = Allocator()
+        self.faults = Faults()
+        self.dispatcher = Dispatcher()
+        self._lock = threading.RLock()
+        self.operations: dict[int, handles.Operation] = {}
+        self.systems: dict[int, handles.EventTarget] = {}
+        self.processes: dict[int, handles.EventTarget] = {}
+        self.pipes: set[int] = set()
+        self._delayed = 0
+        self._delayed_cond = threading.Condition()
+        self.connection = Connection(directory, self._on_event, self._on_disconnect)
+
+    # -- diagnostics -----------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """Open handles by kind, live strings and registered callbacks of this client."""
+        with self._lock:
+            callbacks = sum(
+                1 for t in [*self.systems.values(), *self.processes.values()] if t.callback
+            ) + sum(1 for o in self.operations.values() if o.callback is not None)
+            return {
+                "operations": len(self.operations),
+                "systems": len(self.systems),
+                "processes": len(self.processes),
+                "pipes": len(self.pipes),
+                "strings": self.allocator.live(),
+                "callbacks": callbacks,
+                "bad_frees": len(self.allocator.bad_frees),
+            }
+
+    def close(self) -> None:
+        self.connection.close()
+        self.dispatcher.flush(10.0)
+        self.dispatcher.stop()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _post_event(
+        self, target: handles.EventTarget, kind: int, data: str | None, op: Any
+    ) -> None:
+        def deliver() -> None:
+            event = ffi.new("HCS_EVENT *")
+            keep = ffi.new("WCHAR[]", data) if data is not None else ffi.NULL
+            event.Type = kind
+            event.EventData = keep
+            event.Operation = op
+            target.callback(event, target.context)
+
+        self.dispatcher.post(target.key, lambda: not target.closed, deliver)
+
+    def _on_event(self, message: dict[str, Any]) -> None:
+        kind = message.get("ev")
+        with self._lock:
+            if kind == "system_exited":
+                targets = [t for t in self.systems.values() if t.system_id == message["sys"]]
+                code = handles.EVENT_SYSTEM_EXITED
+            elif kind == "process_exited":
+                targets = [
+                    t
+                    for t in self.processes.values()
+                    if t.system_id == message["sys"] and t.pid == message["pid"]
+                ]
+                code = handles.EVENT_PROCESS_EXITED
+            else:
+                return
+            for target in targets:
+                if target.exited or target.closed:
+                    continue
+                target.exited = True
+                target.exit_data = message.get("data")
+                if target.callback is not None and not target.disconnected:
+                    self._post_event(target, code, target.exit_data, ffi.NULL)
+
+    def _on_disconnect(self) -> None:
+        with self._lock:
+            for target in [*self.systems.values(), *self.processes.values()]:
+                if target.disconnected or target.closed:
+                    continue
+                target.disconnected = True
+                if target.callback is not None:
+                    self._post_event(target, handles.EVENT_SERVICE_DISCONNECT, None, ffi.NULL)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def _op(self, handle: Any) -> handles.Operation | None:
+        with self._lock:
+            return self.operations.get(_key(handle)) if handle != ffi.NULL else None
+
+    def create_operation(self, context: Any, callback: Any) -> Any:
+        op = handles.Operation(
+            key=handles.new_key(),
+            context=ffi.cast("void *", context),
+            callback=None if callback == ffi.NULL else callback,
+        )
+        with self._lock:
+            self.operations[op.key] = op
+        return ffi.cast("HCS_OPERATION", op.key)
+
+    def close_operation(self, handle: Any) -> None:
+        with self._lock:
+            op = self.operations.pop(_key(handle), None) if handle != ffi.NULL else None
+            if op is None:
+                return
+            op.closed = True
+            if op.state == "done" and op.info is not None:
+                op.info.discard()
+
+    def get_context(self, handle: Any) -> Any:
+        op = self._op(handle)
+        return ffi.NULL if op is None else op.context
+
+    def set_context(self, handle: Any, context: Any) -> int:
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        op.context = ffi.cast("void *", context)
+        return hr.S_OK
+
+    def set_callback(self, handle: Any, context: Any, callback: Any) -> int:
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        op.context = ffi.cast("void *", context)
+        op.callback = None if callback == ffi.NULL else callback
+        return hr.S_OK
+
+    def get_type(self, handle: Any) -> int:
+        op = self._op(handle)
+        return handles.OP_NONE if op is None else op.type
+
+    def get_id(self, handle: Any) -> int:
+        op = self._op(handle)
+        return 0xFFFFFFFFFFFFFFFF if op is None else op.id
+
+    def system_from_operation(self, handle: Any) -> Any:
+        op = self._op(handle)
+        if op is None or op.system_key is None or op.state != "pending":
+            return ffi.NULL
+        return ffi.cast("HCS_SYSTEM", op.system_key)
+
+    def process_from_operation(self, handle: Any) -> Any:
+        op = self._op(handle)
+        if op is None or op.process_key is None or op.state != "pending":
+            return ffi.NULL
+        return ffi.cast("HCS_PROCESS", op.process_key)
+
+    def _result(
+        self, op: handles.Operation, info_out: Any, doc_out: Any, *, wants_info: bool
+    ) -> int:
+        if wants_info and op.type not in (handles.OP_CREATE_PROCESS, handles.OP_GET_PROCESS_INFO):
+            return _signed(hr.E_INVALIDARG)
+        if op.state == "unused":
+            return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
+        if op.state == "pending":
+            return _signed(hr.HCS_E_OPERATION_PENDING)
+        self.allocator.store(doc_out, op.document)
+        if wants_info and info_out != ffi.NULL and op.result == hr.S_OK and op.info is not None:
+            info_out.ProcessId = op.info.pid
+            missing = INVALID_HANDLE_VALUE if op.info.invalid_for_missing else 0
+            for name, field in (("in", "StdInput"), ("out", "StdOutput"), ("err", "StdError")):
+                fd = op.info.fds.get(name)
+                setattr(info_out, field, ffi.cast("HANDLE", missing if fd is None else fd))
+                if fd is not None:
+                    with self._lock:
+                        self.pipes.add(fd)
+            op.info.handed_out = True
+        return _signed(op.result)
+
+    def get_result(self, handle: Any, info_out: Any, doc_out: Any, *, wants_info: bool) -> int:
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        with self._lock:
+            return self._result(op, info_out, doc_out, wants_info=wants_info)
+
+    def wait_result(
+        self, handle: Any, timeout_ms: int, info_out: Any, doc_out: Any, *, wants_info: bool
+    ) -> int:
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        with self._lock:
+            if wants_info and op.type not in (
+                handles.OP_CREATE_PROCESS,
+                handles.OP_GET_PROCESS_INFO,
+            ):
+                return _signed(hr.E_INVALIDARG)
+            if op.state == "unused":
+                return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
+            done = op.done
+        timeout = _timeout(timeout_ms)
+        if not done.wait(None if timeout == float("inf") else timeout):
+            return _signed(hr.HCS_E_OPERATION_TIMEOUT)
+        with self._lock:
+            return self._result(op, info_out, doc_out, wants_info=wants_info)
+
+    def cancel(self, handle: Any) -> int:
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        with self._lock:
+            if op.state != "pending":
+                return _signed(hr.HCS_E_OPERATION_ALREADY_CANCELLED)
+        self._complete(op, op.generation, {"hr": hr.HCS_E_OPERATION_ALREADY_CANCELLED}, [])
+        return hr.S_OK
+
+    def _begin(
+        self, handle: Any, kind: int, target: handles.EventTarget | None, function: str
+    ) -> tuple[handles.Operation | None, int, Fault | None]:
+        """Accept phase shared by every op-taking call: (op, HRESULT to return, fault)."""
+        op = self._op(handle)
+        if op is None:
+            return None, _signed(hr.E_INVALIDARG if handle == ffi.NULL else hr.E_HANDLE), None
+        if self.connection.disconnected:
+            return None, _signed(hr.HCS_E_SERVICE_DISCONNECT), None
+        fault = self.faults.take(function)
+        if fault is not None and fault.drop_connection:
+            self.connection.drop()
+        with self._lock:
+            if op.state == "pending":
+                return None, _signed(hr.HCS_E_OPERATION_ALREADY_STARTED), None
+            if (
+                target is not None
+                and op.callback is not None
+                and target.options & handles.OPTION_ENABLE_OPERATION_CALLBACKS
+            ):
+                return None, _signed(hr.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET), None
+            if op.info is not None:
+                op.info.discard()
+            op.generation += 1
+            op.type, op.state, op.result, op.document, op.info = kind, "pending", 0, None, None
+            op.done = threading.Event()
+            op.system_key = op.process_key = None
+            if target is not None and target.pid is None:
+                op.system_key = target.key
+            elif target is not None:
+                op.process_key = target.key
+        return op, hr.S_OK, fault
+
+    def _send(
+        self,
+        op: handles.Operation,
+        message: dict[str, Any],
+        fault: Fault | None,
+        target: handles.EventTarget | None,
+    ) -> None:
+        generation = op.generation
+
+        def complete(reply: Reply, fds: list[int]) -> None:
+            self._complete(op, generation, reply, fds, target)
+
+        if fault is not None and fault.hresult is not None:
+            doc = fault.document
+            reply = {"hr": fault.hresult, "doc": doc}
+            self._later(fault.delay, lambda: complete(reply, []))
+        elif fault is not None and fault.delay:
+            self._later(fault.delay, lambda: self.connection.submit(message, complete))
+        else:
+            self.connection.submit(message, complete)
+
+    def _later(self, delay: float, action: Any) -> None:
+        """Run a (fault-)delayed action on its own thread, counted so ``settle`` can wait."""
+        with self._delayed_cond:
+            self._delayed += 1
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                with self._delayed_cond:
+                    self._delayed -= 1
+                    self._delayed_cond.notify_all()
+
+        timer = threading.Timer(max(0.0, delay), run)
+        timer.daemon = True
+        timer.start()
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until delayed requests were sent, every earlier reply arrived and every
+        callback posted so far ran (tests use this instead of sleeping)."""
+        with self._delayed_cond:
+            if not self._delayed_cond.wait_for(lambda: self._delayed == 0, timeout):
+                return False
+        reply, _fds = self.connection.call({"op": "hello"}, timeout)
+        return reply.get("hr") == hr.S_OK and self.dispatcher.flush(timeout)
+
+    def _complete(
+        self,
+        op: handles.Operation,
+        generation: int,
+        reply: Reply,
+        fds: list[int],
+        target: handles.EventTarget | None = None,
+    ) -> None:
+        with self._lock:
+            if op.generation != generation or op.state != "pending":
+                for fd in fds:
+                    os.close(fd)
+                return
+            op.result = int(reply.get("hr", hr.E_FAIL)) & 0xFFFFFFFF
+            op.document = reply.get("doc")
+            if "pid" in reply and reply.get("pid") is not None:
+                names = list(reply.get("fds", []))
+                op.info = handles.ProcessInfo(
+                    pid=int(reply["pid"]),
+                    fds={
+                        n: (fds[names.index(n)] if n in names else None)
+                        for n in ("in", "out", "err")
+                    },
+                    invalid_for_missing=op.type == handles.OP_GET_PROCESS_INFO,
+                )
+            else:
+                for fd in fds:
+                    os.close(fd)
+            op.state = "done"
+            op.done.set()
+            if op.closed:
+                if op.info is not None:
+                    op.info.discard()
+                return
+            callback = op.callback
+            via_event = (
+                callback is None
+                and target is not None
+                and target.callback is not None
+                and target.options & handles.OPTION_ENABLE_OPERATION_CALLBACKS
+            )
+        if callback is not None:
+            handle = ffi.cast("HCS_OPERATION", op.key)
+            self.dispatcher.post(
+                op.key,
+                lambda: not op.closed and op.generation == generation,
+                lambda: callback(handle, op.context),
+            )
+        elif via_event and target is not None:
+            self._post_event(
+                target, handles.EVENT_OPERATION_CALLBACK, None, ffi.cast("HCS_OPERATION", op.key)
+            )
+
+    # -- systems ---------------------------------------------------------------------------
+
+    def _system(self, handle: Any) -> handles.EventTarget | None:
+        with self._lock:
+            return self.systems.get(_key(handle)) if handle != ffi.NULL else None
+
+    def enumerate(self, query: Any, operation: Any) -> int:
+        op, code, fault = self._begin(
+            operation, handles.OP_ENUMERATE, None, "HcsEnumerateComputeSystems"
+        )
+        if op is None:
+            return code
+        self._send(op, {"op": "enumerate", "doc": _text(query)}, fault, None)
+        return hr.S_OK
+
+    def create_system(self, sid: Any, config: Any, operation: Any, sd: Any, out: Any) -> int:
+        if ffi.NULL in (sid, config, out) or sd != ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
+        system_id = str(ffi.string(sid))
+        op, code, fault = self._begin(operation, handles.OP_CREATE, None, "HcsCreateComputeSystem")
+        if op is None:
+            return code
+        target = handles.EventTarget(key=handles.new_key(), system_id=system_id)
+        with self._lock:
+            self.systems[target.key] = target
+            op.system_key = target.key
+        out[0] = ffi.cast("HCS_SYSTEM", target.key)
+        message = {"op": "create", "h": target.key, "sid": system_id, "doc": _text(config)}
+        self._send(op, message, fault, target)
+        return hr.S_OK
+
+    def open_system(self, sid: Any, access: int, out: Any) -> int:
+        if ffi.NULL in (sid, out):
+            return _signed(hr.E_INVALIDARG)
+        if self.connection.disconnected:
+            return _signed(hr.HCS_E_SERVICE_DISCONNECT)
+        fault = self.faults.take("HcsOpenComputeSystem")
+        if fault is not None and fault.hresult is not None:
+            return _signed(fault.hresult)
+        system_id = str(ffi.string(sid))
+        target = handles.EventTarget(key=handles.new_key(), system_id=system_id)
+        reply, _fds = self.connection.call({"op": "open", "h": target.key, "sid": system_id})
+        if reply["hr"] != hr.S_OK:
+            return _signed(int(reply["hr"]))
+        with self._lock:
+            self.systems[target.key] = target
+        out[0] = ffi.cast("HCS_SYSTEM", target.key)
+        return hr.S_OK
+
+    def close_system(self, handle: Any) -> None:
+        with self._lock:
+            target = self.systems.pop(_key(handle), None) if handle != ffi.NULL else None
+            if target is None:
+                return
+            target.closed = True
+        self.connection.submit({"op": "close", "h": target.key}, None)
+        self.dispatcher.drain(target.key)
+
+    def system_call(
+        self, handle: Any, operation: Any, options: Any, *, kind: int, request: str, function: str
+    ) -> int:
+        target = self._system(handle)
+        if target is None:
+            return _signed(hr.E_HANDLE)
+        op, code, fault = self._begin(operation, kind, target, function)
+        if op is None:
+            return code
+        message = {"op": request, "h": target.key, "doc": _text(options)}
+        self._send(op, message, fault, target)
+        return hr.S_OK
+
+    def set_event_callback(
+        self, table: dict[int, handles.EventTarget], handle: Any, options: int, ctx: Any, cb: Any
+    ) -> int:
+        with self._lock:
+            target = table.get(_key(handle)) if handle != ffi.NULL else None
+            if target is None:
+                return _signed(hr.E_HANDLE)
+            if target.callback is not None:
+                return _signed(hr.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET)
+            target.options = int(options)
+            target.context = ffi.cast("void *", ctx)
+            target.callback = None if cb == ffi.NULL else cb
+            if target.callback is not None and target.disconnected:
+                self._post_event(target, handles.EVENT_SERVICE_DISCONNECT, None, ffi.NULL)
+        return hr.S_OK
+
+    def wait_exit(
+        self, table: dict[int, handles.EventTarget], handle: Any, timeout_ms: int, out: Any
+    ) -> int:
+        with self._lock:
+            target = table.get(_key(handle)) if handle != ffi.NULL else None
+        if target is None:
+            return _signed(hr.E_HANDLE)
+        if self.connection.disconnected:
+            return _signed(hr.HCS_E_SERVICE_DISCONNECT)
+        timeout = _timeout(timeout_ms)
+        if target.pid is None:
+            message: dict[str, Any] = {"op": "wait_exit", "h": target.key}
+        else:
+            message = {"op": "wait_process_exit", "p": target.key}
+        message["timeout"] = None if timeout == float("inf") else timeout
+        reply, _fds = self.connection.call(message, timeout)
+        self.allocator.store(out, reply.get("doc"))
+        return _signed(int(reply["hr"]))
+
+    def service_properties(self, query: Any, out: Any) -> int:
+        if out == ffi.NULL:
+            return _signed(hr.E_POINTER)
+        text = _text(query)
+        try:
+            doc = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            self.allocator.store(out, None)
+            return _signed(hr.HCS_E_INVALID_JSON)
+        types = doc.get("PropertyTypes", ["Basic"]) if isinstance(doc, dict) else None
+        if types is None:
+            self.allocator.store(out, None)
+            return _signed(hr.HCS_E_INVALID_JSON)
+        props = [
+            {"SupportedSchemaVersions": SUPPORTED_SCHEMA_VERSIONS} for t in types if t == "Basic"
+        ]
+        self.allocator.store(out, json.dumps({"Properties": props}))
+        return hr.S_OK
+
+    # -- processes -------------------------------------------------------------------------
+
+    def _process(self, handle: Any) -> handles.EventTarget | None:
+        with self._lock:
+            return self.processes.get(_key(handle)) if handle != ffi.NULL else None
+
+    def create_process(self, handle: Any, params: Any, operation: Any, sd: Any, out: Any) -> int:
+        system = self._system(handle)
+        if system is None:
+            return _signed(hr.E_HANDLE)
+        if ffi.NULL in (params, out) or sd != ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
+        op, code, fault = self._begin(
+            operation, handles.OP_CREATE_PROCESS, system, "HcsCreateProcess"
+        )
+        if op is None:
+            return code
+        target = handles.EventTarget(key=handles.new_key(), system_id=system.system_id, pid=0)
+        generation = op.generation
+
+        def complete(reply: Reply, fds: list[int]) -> None:
+            with self._lock:
+                if reply.get("pid") is not None:
+                    target.pid = int(reply["pid"])
+            self._complete(op, generation, reply, fds, system)
+
+        with self._lock:
+            self.processes[target.key] = target
+            op.process_key = target.key
+        out[0] = ffi.cast("HCS_PROCESS", target.key)
+        message = {"op": "create_process", "h": system.key, "p": target.key, "doc": _text(params)}
+        if fault is not None and fault.hresult is not None:
+            self._send(op, message, fault, system)
+        else:
+            self.connection.submit(message, complete)
+        return hr.S_OK
+
+    def open_process(self, handle: Any, pid: int, access: int, out: Any) -> int:
+        system = self._system(handle)
+        if system is None:
+            return _signed(hr.E_HANDLE)
+        if out == ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
+        target = handles.EventTarget(
+            key=handles.new_key(), system_id=system.system_id, pid=int(pid)
+        )
+        message = {"op": "open_process", "h": system.key, "p": target.key, "pid": int(pid)}
+        reply, _fds = self.connection.call(message)
+        if reply["hr"] != hr.S_OK:
+            return _signed(int(reply["hr"]))
+        with self._lock:
+            self.processes[target.key] = target
+        out[0] = ffi.cast("HCS_PROCESS", target.key)
+        return hr.S_OK
+
+    def close_process(self, handle: Any) -> None:
+        with self._lock:
+            target = self.processes.pop(_key(handle), None) if handle != ffi.NULL else None
+            if target is None:
+                return
+            target.closed = True
+        self.connection.submit({"op": "close_process", "p": target.key}, None)
+        self.dispatcher.drain(target.key)
+
+    def process_call(
+        self, handle: Any, operation: Any, options: Any, *, kind: int, request: str, function: str
+    ) -> int:
+        target = self._process(handle)
+        if target is None:
+            return _signed(hr.E_HANDLE)
+        op, code, fault = self._begin(operation, kind, target, function)
+        if op is None:
+            return code
+        self._send(op, {"op": request, "p": target.key, "doc": _text(options)}, fault, target)
+        return hr.S_OK
+
+    def process_info(self, handle: Any, operation: Any) -> int:
+        """HcsGetProcessInfo: pid; the emulator hands out no fresh std handles (INVALID)."""
+        target = self._process(handle)
+        if target is None:
+            return _signed(hr.E_HANDLE)
+        op, code, _fault = self._begin(
+            operation, handles.OP_GET_PROCESS_INFO, target, "HcsGetProcessInfo"
+        )
+        if op is None:
+            return code
+        generation = op.generation
+        pid = target.pid or 0
+
+        def complete(reply: Reply, fds: list[int]) -> None:
+            if reply.get("hr") == hr.S_OK:
+                status = json.loads(reply.get("doc") or "{}")
+                if status.get("Exited"):
+                    reply = {"hr": hr.HCS_E_PROCESS_ALREADY_STOPPED, "doc": None}
+                else:
+                    reply = {"hr": hr.S_OK, "doc": None, "pid": pid, "fds": []}
+            self._complete(op, generation, reply, fds, target)
+
+        self.connection.submit({"op": "process_properties", "p": target.key}, complete)
+        return hr.S_OK
+
+    # -- plain functions -------------------------------------------------------------------
+
+    def local_free(self, pointer: Any) -> Any:
+        return ffi.NULL if self.allocator.free(pointer) else pointer
+
+    def close_handle(self, handle: Any) -> int:
+        fd = _key(handle)
+        if fd in (0, INVALID_HANDLE_VALUE) or fd > 0x7FFFFFFF:
+            return 0
+        with self._lock:
+            self.pipes.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            return 0
+        return 1
+
+
+def counts_by_kind(client: Client) -> Counter[str]:
+    """Counters as a Counter, convenient for equality checks in tests."""
+    return Counter(client.counters())

@@ -1,0 +1,85 @@
+"""JSON documents the service reads and writes: strict validation, ResultError, exit payloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyhcs import hresult as hr
+from pyhcs import schema
+from pyhcs.errors import InvalidJsonError
+from pyhcs.schema import HcsModel
+
+
+def parse_object(text: str | None, *, allow_empty: bool = True) -> dict[str, Any]:
+    """Parse a JSON object; NULL/empty means ``{}`` where allowed. Raises InvalidJsonError."""
+    if text is None or text.strip() == "":
+        if allow_empty:
+            return {}
+        raise InvalidJsonError("a JSON document is required", json_path="$")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJsonError(
+            f"malformed JSON: {exc.msg} at offset {exc.pos}", json_path="$"
+        ) from exc
+    if not isinstance(value, dict):
+        raise InvalidJsonError("the document must be a JSON object", json_path="$")
+    return value
+
+
+def validate(kind: str, doc: dict[str, Any]) -> None:
+    """Strict check of one document kind ("ComputeSystem", "ProcessParameters", ...).
+
+    The schema's strict mode rejects unknown and mistyped fields with their JSON path, as
+    HCS's deserializer does; the rules the schema cannot express are checked here.
+    """
+    model = schema.definition(kind)
+    if not issubclass(model, HcsModel):
+        raise TypeError(f"{kind} is not an object definition")
+    model.parse(doc, strict=True)
+    if kind == "ComputeSystem":
+        bodies = [k for k in ("Container", "VirtualMachine", "HostedSystem") if k in doc]
+        if len(bodies) != 1:
+            raise InvalidJsonError(
+                "exactly one of Container, VirtualMachine, HostedSystem must be set",
+                json_path="$",
+            )
+
+
+def result_error(hresult: int, message: str | None = None, detail: str | None = None) -> str:
+    """A ResultError document whose signed ``Error`` equals the HRESULT the operation returns."""
+    doc: dict[str, Any] = {
+        "Error": hr.to_signed(hresult),
+        "ErrorMessage": message or hr.message(hresult),
+    }
+    if detail:
+        doc["Attribution"] = [{"OperationFailure": {"Detail": detail}}]
+    return json.dumps(doc)
+
+
+def system_exit_status(exit_type: str, detail: str, initiator: str) -> str:
+    """SystemExitStatus as delivered with HcsEventSystemExited and by the exit wait."""
+    return json.dumps(
+        {
+            "Status": 0,
+            "ExitType": exit_type,
+            "Attribution": [{"SystemExit": {"Detail": detail, "Initiator": initiator}}],
+        }
+    )
+
+
+def process_status(pid: int, exit_code: int | None) -> str:
+    """ProcessStatus; ``exit_code`` None means still running."""
+    doc: dict[str, Any] = {"ProcessId": pid, "Exited": exit_code is not None}
+    if exit_code is not None:
+        doc["ExitCode"] = exit_code & 0xFFFFFFFF
+        doc["LastWaitResult"] = 0
+    return json.dumps(doc)
+
+
+def describe(error: InvalidJsonError) -> str:
+    """The ErrorMessage for a rejected document: the reason and the JSON path it names."""
+    text = str(error.args[0]) if error.args else "invalid JSON"
+    path = error.json_path or "$"
+    return text if path in text else f"{text} (at {path})"

@@ -1,0 +1,196 @@
+"""Real host processes standing in for container processes.
+
+Each process runs in its own session (process group) so that terminate and signals reach its
+children too. A watcher thread per process waits for the exit and reports it once through
+``on_exit``; nothing else ever reaps the child.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import cmdline
+
+#: §9 mapping of Windows console signals to host signals.
+WINDOWS_SIGNALS = {
+    "CtrlC": signal.SIGINT,
+    "CtrlBreak": signal.SIGQUIT,
+    "CtrlClose": signal.SIGHUP,
+    "CtrlLogOff": signal.SIGHUP,
+    "CtrlShutdown": signal.SIGTERM,
+}
+
+
+#: Bound on how long Pause/Resume wait for the kernel to stop/continue a process.
+FREEZE_TIMEOUT = 5.0
+
+
+def _proc_state(pid: int) -> str | None:
+    """The one-letter state of a process from /proc (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+class ProcessError(Exception):
+    """A process request failed with an HRESULT."""
+
+    def __init__(self, hresult: int, message: str) -> None:
+        super().__init__(message)
+        self.hresult = hresult
+
+
+class HostProcess:
+    """One running (or exited) host process of a compute system."""
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        root: Path,
+        linux: bool,
+        on_exit: Callable[[HostProcess], None],
+    ) -> None:
+        argv = cmdline.split(str(params.get("CommandLine", "")))
+        if not argv:
+            raise ProcessError(hr.E_INVALIDARG, "CommandLine is empty")
+        env = {str(k): str(v) for k, v in dict(params.get("Environment", {})).items()}
+        env.setdefault("PATH", os.environ.get("PATH", os.defpath))
+        cwd = cmdline.to_host(str(params.get("WorkingDirectory", "C:\\")), root)
+        if not cwd.is_dir():
+            raise ProcessError(hr.ERROR_PATH_NOT_FOUND, f"working directory {cwd} not found")
+        argv[0] = cmdline.resolve_program(argv[0], root, env)
+        self.linux = linux
+        self.terminated = False
+        self.exit_code: int | None = None
+        self.exited = threading.Event()
+        self.done_reporting = threading.Event()
+        #: Set once the CreateProcess reply is out, so the exit event never overtakes it.
+        self.announced = threading.Event()
+        self.system_id = ""
+        self.client_fds: dict[str, int | None] = {"in": None, "out": None, "err": None}
+        self._pty_master: int | None = None
+        child_fds: list[int] = []
+        stdio: dict[str, Any] = {}
+        try:
+            if params.get("EmulateConsole"):
+                master, slave = pty.openpty()
+                child_fds.append(slave)
+                self._pty_master = master
+                size = params.get("ConsoleSize")
+                if isinstance(size, list) and len(size) == 2:
+                    self.resize(int(size[0]), int(size[1]))
+                stdio = {"stdin": slave, "stdout": slave, "stderr": slave}
+                # One pty: output merged; client gets duplicates of the master per stream.
+                if params.get("CreateStdInPipe"):
+                    self.client_fds["in"] = os.dup(master)
+                if params.get("CreateStdOutPipe"):
+                    self.client_fds["out"] = os.dup(master)
+            else:
+                for key, field, name in (
+                    ("in", "CreateStdInPipe", "stdin"),
+                    ("out", "CreateStdOutPipe", "stdout"),
+                    ("err", "CreateStdErrPipe", "stderr"),
+                ):
+                    if params.get(field):
+                        r, w = os.pipe()
+                        child, mine = (r, w) if key == "in" else (w, r)
+                        child_fds.append(child)
+                        self.client_fds[key] = mine
+                        stdio[name] = child
+                    else:
+                        stdio[name] = subprocess.DEVNULL
+            try:
+                self.popen = subprocess.Popen(
+                    argv, cwd=cwd, env=env, start_new_session=True, close_fds=True, **stdio
+                )
+            except FileNotFoundError as exc:
+                raise ProcessError(hr.ERROR_FILE_NOT_FOUND, f"{argv[0]}: {exc.strerror}") from exc
+            except PermissionError as exc:
+                raise ProcessError(hr.E_ACCESSDENIED, f"{argv[0]}: {exc.strerror}") from exc
+        except BaseException:
+            self.close_client_fds()
+            if self._pty_master is not None:
+                os.close(self._pty_master)
+            raise
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        self.pid = self.popen.pid
+        self.image = os.path.basename(argv[0])
+        self._on_exit = on_exit
+        threading.Thread(target=self._watch, name=f"pyhcs-emu-proc-{self.pid}", daemon=True).start()
+
+    def _watch(self) -> None:
+        code = self.popen.wait()
+        if code < 0:
+            signo = -code
+            code = 1 if (self.terminated and not self.linux) else 128 + signo
+        self.exit_code = code
+        if self._pty_master is not None:
+            os.close(self._pty_master)
+            self._pty_master = None
+        self.exited.set()
+        self._on_exit(self)
+
+    def take_client_fds(self) -> dict[str, int | None]:
+        """Hand the client ends over (the caller sends then closes them)."""
+        fds, self.client_fds = self.client_fds, {"in": None, "out": None, "err": None}
+        return fds
+
+    def close_client_fds(self) -> None:
+        for key, fd in self.client_fds.items():
+            if fd is not None:
+                os.close(fd)
+                self.client_fds[key] = None
+
+    def signal_group(self, signo: int) -> None:
+        """Deliver ``signo`` to the process group; an already-gone group is not an error."""
+        try:
+            os.killpg(self.pid, signo)
+        except ProcessLookupError:
+            return
+
+    def wait_frozen(self, frozen: bool, timeout: float = FREEZE_TIMEOUT) -> bool:
+        """Wait until the kernel reports the process stopped (or running again).
+
+        A signal is delivered asynchronously, so Pause/Resume complete only once the state in
+        /proc shows it took effect. The kernel offers no notification for a non-reaping waiter
+        here, so this polls /proc with a bound; an exited process counts as done.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            state = _proc_state(self.pid)
+            if state is None or state in "ZX" or (state in "Tt") == frozen:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+
+    def terminate(self) -> None:
+        self.terminated = True
+        self.signal_group(signal.SIGKILL)
+
+    def resize(self, height: int, width: int) -> None:
+        if self._pty_master is None:
+            raise ProcessError(hr.ERROR_NOT_SUPPORTED, "ConsoleSize needs EmulateConsole")
+        fcntl.ioctl(self._pty_master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def close_stdin(self) -> None:
+        """EOF for the child: for pipes the service holds no write end, so nothing to do here
+        beyond what the client does; for a pty, send the EOF character."""
+        if self._pty_master is not None:
+            os.write(self._pty_master, b"\x04")

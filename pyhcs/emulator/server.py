@@ -1,0 +1,279 @@
+"""The emulator service: a Unix socket in the state directory, one session per client.
+
+The socket is created owner-only and every peer's credentials are checked (same uid or root).
+Each session has a reader thread; quick requests are answered inline, so their order is the
+order the client sent them, and requests that may block (stop a system, wait for an exit) run
+on their own thread. When a session ends, the handles it held are closed as if by the client.
+"""
+
+from __future__ import annotations
+
+import errno
+import faulthandler
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import protocol
+from pyhcs.emulator.systems import Registry, RequestFailedError
+
+SOCKET_NAME: Final = "service.sock"
+LOCK_NAME: Final = "service.lock"
+PID_NAME: Final = "service.pid"
+PROTOCOL_VERSION: Final = 1
+
+#: Requests that may block, served on their own thread.
+_BLOCKING: Final = frozenset({"shutdown", "terminate", "crash", "wait_exit", "wait_process_exit"})
+
+
+class ServiceError(Exception):
+    """The service could not start (state dir, lock, socket)."""
+
+
+class Session:
+    """One connected client process."""
+
+    def __init__(self, service: Service, sock: socket.socket, pid: int, uid: int) -> None:
+        self.service = service
+        self.sock = sock
+        self.pid = pid
+        self.uid = uid
+        self._send_lock = threading.Lock()
+        self.alive = True
+
+    def push(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        with self._send_lock:
+            if not self.alive:
+                return
+            try:
+                protocol.send(self.sock, message, fds)
+            except protocol.ConnectionClosedError:
+                self.alive = False
+
+    def run(self) -> None:
+        try:
+            while True:
+                message, fds = protocol.receive(self.sock)
+                for fd in fds:
+                    os.close(fd)
+                if message.get("op") in _BLOCKING:
+                    threading.Thread(
+                        target=self._serve, args=(message,), name="pyhcs-emu-req", daemon=True
+                    ).start()
+                else:
+                    self._serve(message)
+        except protocol.ConnectionClosedError:
+            pass
+        finally:
+            with self._send_lock:
+                self.alive = False
+            self.service.registry.drop_peer(self)
+            self.service.forget(self)
+            self.sock.close()
+
+    def _serve(self, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        fds: list[int] = []
+        reply: dict[str, Any] = {"re": request_id}
+        after: Callable[[], None] | None = None
+        try:
+            result = self.service.handle(self, message)
+            reply["hr"], reply["doc"] = result[0], result[1]
+            if len(result) > 2:
+                extra: dict[str, Any] = result[2]
+                names = [n for n in ("in", "out", "err") if extra.get(n) is not None]
+                fds = [int(extra[n]) for n in names]
+                reply["fds"] = names
+                reply["pid"] = extra.get("pid")
+                after = extra.get("after")
+        except RequestFailedError as failure:
+            reply["hr"], reply["doc"] = failure.hresult, failure.document
+        except (KeyError, TypeError, ValueError) as exc:
+            reply["hr"], reply["doc"] = hr.E_INVALIDARG, None
+            reply["why"] = f"malformed request: {exc}"
+        try:
+            if request_id is not None:
+                self.push(reply, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            if after is not None:
+                after()
+
+
+class Service:
+    """Listening socket + registry + sessions."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.registry = Registry(state_dir)
+        self.sessions: set[Session] = set()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._stopping = threading.Event()
+        self._lock_fd = -1
+        self.listener: socket.socket | None = None
+        self._handlers: dict[str, Callable[[Session, dict[str, Any]], Any]] = {
+            "hello": lambda s, m: (hr.S_OK, None),
+            "status": self._status,
+            "stop_service": self._stop_request,
+            "create": lambda s, m: self.registry.create(s, m["h"], m["sid"], m.get("doc")),
+            "open": lambda s, m: self.registry.open(s, m["h"], m["sid"]),
+            "close": self._close,
+            "start": lambda s, m: self.registry.start(s, m["h"]),
+            "shutdown": lambda s, m: self.registry.shutdown(s, m["h"], False),
+            "terminate": lambda s, m: self.registry.shutdown(s, m["h"], True),
+            "pause": lambda s, m: self.registry.pause(s, m["h"], False),
+            "resume": lambda s, m: self.registry.pause(s, m["h"], True),
+            "save": lambda s, m: self.registry.save(s, m["h"]),
+            "crash": lambda s, m: self.registry.crash(s, m["h"]),
+            "modify": lambda s, m: self.registry.modify(s, m["h"], m.get("doc")),
+            "properties": lambda s, m: self.registry.properties(s, m["h"], m.get("doc")),
+            "enumerate": lambda s, m: self.registry.enumerate(m.get("doc")),
+            "wait_exit": lambda s, m: self.registry.wait_exit(s, m["h"], m.get("timeout")),
+            "create_process": self._create_process,
+            "open_process": lambda s, m: self.registry.open_process(s, m["h"], m["p"], m["pid"]),
+            "close_process": self._close_process,
+            "terminate_process": lambda s, m: self.registry.terminate_process(s, m["p"]),
+            "signal_process": lambda s, m: self.registry.signal_process(s, m["p"], m.get("doc")),
+            "process_properties": lambda s, m: self.registry.process_properties(s, m["p"]),
+            "modify_process": lambda s, m: self.registry.modify_process(s, m["p"], m.get("doc")),
+            "wait_process_exit": lambda s, m: self.registry.wait_process_exit(
+                s, m["p"], m.get("timeout")
+            ),
+        }
+
+    def handle(self, session: Session, message: dict[str, Any]) -> Any:
+        handler = self._handlers.get(str(message.get("op")))
+        if handler is None:
+            raise RequestFailedError(hr.E_NOTIMPL, f"unknown request {message.get('op')!r}")
+        return handler(session, message)
+
+    def _close(self, session: Session, message: dict[str, Any]) -> Any:
+        self.registry.close_system_handle(session, message["h"])
+        return hr.S_OK, None
+
+    def _close_process(self, session: Session, message: dict[str, Any]) -> Any:
+        self.registry.close_process_handle(session, message["p"])
+        return hr.S_OK, None
+
+    def _create_process(self, session: Session, message: dict[str, Any]) -> Any:
+        (code, doc), process, fds = self.registry.create_process(
+            session, message["h"], message["p"], message.get("doc")
+        )
+        return code, doc, {"pid": process.pid, "after": process.announced.set, **fds}
+
+    def _status(self, session: Session, message: dict[str, Any]) -> Any:
+        with self.registry.lock:
+            systems = len(self.registry.systems)
+        with self._lock:
+            clients = len(self.sessions)
+        return hr.S_OK, json.dumps(
+            {
+                "Pid": os.getpid(),
+                "Directory": str(self.dir),
+                "Systems": systems,
+                "Clients": clients,
+                "ProtocolVersion": PROTOCOL_VERSION,
+            }
+        )
+
+    def _stop_request(self, session: Session, message: dict[str, Any]) -> Any:
+        self.request_stop()
+        return hr.S_OK, None
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        os.write(self._wake_w, b"x")
+
+    def forget(self, session: Session) -> None:
+        with self._lock:
+            self.sessions.discard(session)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Take the directory lock and listen; raises ServiceError if another service owns it."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self._lock_fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ServiceError(f"another emulator service is running in {self.dir}") from exc
+            raise
+        path = self.dir / SOCKET_NAME
+        path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        listener.listen(128)
+        self.listener = listener
+        (self.dir / PID_NAME).write_text(f"{os.getpid()}\n")
+
+    def serve_forever(self) -> None:
+        assert self.listener is not None
+        try:
+            while not self._stopping.is_set():
+                ready, _w, _x = select.select([self.listener.fileno(), self._wake_r], [], [])
+                if self.listener.fileno() in ready and not self._stopping.is_set():
+                    self._accept()
+        finally:
+            self.registry.shutdown_all()
+            self.listener.close()
+            (self.dir / SOCKET_NAME).unlink(missing_ok=True)
+            (self.dir / PID_NAME).unlink(missing_ok=True)
+            with self._lock:
+                sessions = list(self.sessions)
+            for session in sessions:
+                session.sock.shutdown(socket.SHUT_RDWR)
+            os.close(self._lock_fd)
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        sock, _addr = self.listener.accept()
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", creds)
+        if uid not in (os.getuid(), 0):
+            sock.close()
+            return
+        session = Session(self, sock, pid, uid)
+        with self._lock:
+            self.sessions.add(session)
+        threading.Thread(target=session.run, name=f"pyhcs-emu-s{pid}", daemon=True).start()
+
+
+def serve(state_dir: Path, ready_fd: int | None = None) -> int:
+    """Run the service until asked to stop (request, SIGTERM, SIGINT). Returns an exit status."""
+    service = Service(state_dir)
+    try:
+        service.bind()
+    except ServiceError as exc:
+        print(f"pyhcs emulator: {exc}", file=sys.stderr)
+        if ready_fd is not None:
+            os.write(ready_fd, b"busy\n")
+            os.close(ready_fd)
+        return 3
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump for hang reports
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signo, lambda _n, _f: service.request_stop())
+    if ready_fd is not None:
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+    service.serve_forever()
+    return 0

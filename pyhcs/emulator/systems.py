@@ -1,0 +1,602 @@
+"""Compute systems inside the service: the state machine, handles, processes and exit events.
+
+All state is guarded by one service lock that is never held across a wait: transitions are
+decided under the lock, slow work (killing and reaping processes) happens outside it, and the
+result is committed under it again. Events are pushed to every session that holds a handle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import documents
+from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
+from pyhcs.errors import InvalidJsonError
+
+#: Bound on how long stopping a system waits for its processes to be reaped.
+REAP_TIMEOUT = 10.0
+
+
+class Peer(Protocol):
+    """What the registry needs of a client session: a way to push a record."""
+
+    def push(self, message: dict[str, Any], fds: list[int] | None = None) -> None: ...
+
+
+class RequestFailedError(Exception):
+    """A request failed: HRESULT plus an optional ResultError document."""
+
+    def __init__(self, hresult: int, message: str | None = None, detail: str | None = None):
+        super().__init__(message or hr.message(hresult))
+        self.hresult = hresult
+        self.document = documents.result_error(hresult, message, detail)
+
+
+Result = tuple[int, str | None]
+
+
+class System:
+    """One compute system and everything the service knows about it."""
+
+    def __init__(self, system_id: str, doc: dict[str, Any], root: Path) -> None:
+        self.id = system_id
+        self.doc = doc
+        self.kind = "VirtualMachine" if "VirtualMachine" in doc else "Container"
+        self.owner = str(doc.get("Owner", ""))
+        self.terminate_on_close = bool(doc.get("ShouldTerminateOnLastHandleClosed", False))
+        self.hosting_id: str | None = doc.get("HostingSystemId")
+        self.linux = False
+        self.state = "Created"
+        self.root = root
+        self.processes: dict[int, HostProcess] = {}
+        self.handles: dict[Peer, set[int]] = {}
+        self.exit_status: str | None = None
+        self.exit_type: str | None = None
+        self.stopping = False
+        self.exited = threading.Event()
+        self.start_time = 0.0
+
+    def basic(self) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "Id": self.id,
+            "SystemType": self.kind,
+            "Name": self.id,
+            "Owner": self.owner,
+            "RuntimeOsType": "Linux" if self.linux else "Windows",
+            "State": self.state,
+        }
+        if self.hosting_id:
+            props["HostingSystemId"] = self.hosting_id
+        if self.state == "Stopped":
+            props["Stopped"] = True
+            props["ExitType"] = self.exit_type
+        return props
+
+    def handle_count(self) -> int:
+        return sum(len(keys) for keys in self.handles.values())
+
+
+class Registry:
+    """Every compute system of the service, keyed by id."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.lock = threading.RLock()
+        self.systems: dict[str, System] = {}
+        self.state_dir = state_dir
+        # (peer, process handle key) -> (system id, pid)
+        self.process_handles: dict[tuple[Peer, int], tuple[str, int]] = {}
+
+    # -- handles ---------------------------------------------------------------------------
+
+    def _system_of(self, peer: Peer, key: int) -> System:
+        with self.lock:
+            for system in self.systems.values():
+                if key in system.handles.get(peer, ()):
+                    return system
+        raise RequestFailedError(hr.E_HANDLE, "the system handle is not valid")
+
+    def _add_handle(self, system: System, peer: Peer, key: int) -> None:
+        system.handles.setdefault(peer, set()).add(key)
+
+    def close_system_handle(self, peer: Peer, key: int) -> None:
+        """Drop one handle; the last one terminates (if asked) or forgets a stopped system."""
+        with self.lock:
+            found = [s for s in self.systems.values() if key in s.handles.get(peer, ())]
+            if not found:
+                return
+            system = found[0]
+            system.handles[peer].discard(key)
+            if not system.handles[peer]:
+                del system.handles[peer]
+            last = system.handle_count() == 0
+        if last:
+            self._on_last_handle(system)
+
+    def _on_last_handle(self, system: System) -> None:
+        if system.terminate_on_close and system.state != "Stopped":
+            threading.Thread(
+                target=self._stop_then_forget, args=(system,), name="pyhcs-emu-tolhc", daemon=True
+            ).start()
+        else:
+            self._forget_if_done(system)
+
+    def _stop_then_forget(self, system: System) -> None:
+        self.stop(system, "ForcedExit", "Terminate", "Internal")
+        self._forget_if_done(system)
+
+    def _forget_if_done(self, system: System) -> None:
+        with self.lock:
+            if system.handle_count() or system.state != "Stopped":
+                return
+            if self.systems.get(system.id) is system:
+                del self.systems[system.id]
+            for k, (sid, _pid) in list(self.process_handles.items()):
+                if sid == system.id:
+                    del self.process_handles[k]
+        shutil.rmtree(system.root.parent, ignore_errors=True)
+
+    def drop_peer(self, peer: Peer) -> None:
+        """A client went away: close every handle it held (the last-handle rules apply)."""
+        with self.lock:
+            keys = [(k, s) for s in self.systems.values() for k in s.handles.get(peer, ())]
+            for pk in [pk for pk in self.process_handles if pk[0] is peer]:
+                del self.process_handles[pk]
+        for key, _system in keys:
+            self.close_system_handle(peer, key)
+
+    # -- systems ---------------------------------------------------------------------------
+
+    def create(self, peer: Peer, key: int, system_id: str, text: str | None) -> Result:
+        """Create a system; the handle exists even if creation fails (the caller closes it)."""
+        try:
+            doc = documents.parse_object(text, allow_empty=False)
+            documents.validate("ComputeSystem", doc)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Construct"
+            ) from exc
+        if not system_id:
+            raise RequestFailedError(hr.E_INVALIDARG, "the compute system id is empty")
+        with self.lock:
+            if system_id in self.systems:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_EXISTS, None, "Construct")
+            hosting = doc.get("HostingSystemId")
+            if hosting is not None:
+                host = self.systems.get(str(hosting))
+                if host is None or host.kind != "VirtualMachine":
+                    raise RequestFailedError(
+                        hr.HCS_E_SYSTEM_NOT_FOUND,
+                        f"hosting system {hosting!r} is not a VirtualMachine of this service",
+                        "RegisterHostedSystem",
+                    )
+            root = self.state_dir / "systems" / _safe(system_id) / "root"
+            root.mkdir(parents=True, exist_ok=True)
+            system = System(system_id, doc, root)
+            self.systems[system_id] = system
+            self._add_handle(system, peer, key)
+        return hr.S_OK, None
+
+    def open(self, peer: Peer, key: int, system_id: str) -> Result:
+        with self.lock:
+            system = self.systems.get(system_id)
+            if system is None:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_NOT_FOUND)
+            self._add_handle(system, peer, key)
+        return hr.S_OK, None
+
+    def start(self, peer: Peer, key: int) -> Result:
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped":
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, "Start")
+            if system.state != "Created":
+                raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "Start")
+            host = self.systems.get(system.hosting_id) if system.hosting_id else None
+            if system.hosting_id and (host is None or host.state != "Running"):
+                raise RequestFailedError(
+                    hr.HCS_E_INVALID_STATE, "the hosting VirtualMachine is not running", "Start"
+                )
+            system.state = "Running"
+            system.start_time = time.time()
+        return hr.S_OK, None
+
+    def pause(self, peer: Peer, key: int, resume: bool) -> Result:
+        detail = "Resume" if resume else "Pause"
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped":
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, detail)
+            if system.kind == "Container":
+                raise RequestFailedError(hr.ERROR_NOT_SUPPORTED, None, detail)
+            want = "Paused" if resume else "Running"
+            if system.state != want:
+                raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, detail)
+            system.state = "Running" if resume else "Paused"
+            frozen = [system, *self._hosted(system)]
+            processes = [p for f in frozen for p in f.processes.values() if p.exit_code is None]
+        # Pausing a VM really freezes everything running in it (and its hosted containers).
+        for process in processes:
+            process.signal_group(signal.SIGCONT if resume else signal.SIGSTOP)
+        for process in processes:
+            if not process.wait_frozen(not resume):
+                raise RequestFailedError(
+                    hr.ERROR_TIMEOUT, f"process {process.pid} did not {detail.lower()}", detail
+                )
+        return hr.S_OK, None
+
+    def _hosted(self, system: System) -> list[System]:
+        return [s for s in self.systems.values() if s.hosting_id == system.id]
+
+    def crash(self, peer: Peer, key: int) -> Result:
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped" or system.stopping:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, "Crash")
+            if system.kind != "VirtualMachine":
+                raise RequestFailedError(hr.ERROR_NOT_SUPPORTED, None, "Crash")
+            if system.state != "Running":
+                raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "Crash")
+        self.stop(system, "UnexpectedExit", "UnexpectedExit", "GuestOS")
+        return hr.S_OK, None
+
+    def save(self, peer: Peer, key: int) -> Result:
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped":
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, "Save")
+            if system.kind == "Container":
+                raise RequestFailedError(hr.ERROR_NOT_SUPPORTED, None, "Save")
+            if system.state != "Paused":
+                raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "Save")
+        return hr.S_OK, None
+
+    def shutdown(self, peer: Peer, key: int, forced: bool) -> Result:
+        detail = "Terminate" if forced else "Shutdown"
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped" or system.stopping:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, detail)
+        exit_type = "ForcedExit" if forced else "GracefulExit"
+        if not self.stop(system, exit_type, detail, "Client"):
+            raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, detail)
+        return hr.S_OK, None
+
+    def stop(self, system: System, exit_type: str, detail: str, initiator: str) -> bool:
+        """Kill every process, report their exits, then SystemExited. False if already stopping."""
+        with self.lock:
+            if system.stopping or system.state == "Stopped":
+                return False
+            system.stopping = True
+            processes = list(system.processes.values())
+            hosted = self._hosted(system)
+        # A VM takes its hosted containers down with it, before it reports its own exit.
+        for guest in hosted:
+            self.stop(guest, "UnexpectedExit", "UnexpectedExit", "Internal")
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + REAP_TIMEOUT
+        for process in processes:
+            process.exited.wait(max(0.0, deadline - time.monotonic()))
+            process.done_reporting.wait(max(0.0, deadline - time.monotonic()))
+        status = documents.system_exit_status(exit_type, detail, initiator)
+        with self.lock:
+            system.state = "Stopped"
+            system.exit_type = exit_type
+            system.exit_status = status
+            peers = list(system.handles)
+        for peer in peers:
+            peer.push({"ev": "system_exited", "sys": system.id, "data": status})
+        system.exited.set()
+        return True
+
+    def modify(self, peer: Peer, key: int, text: str | None) -> Result:
+        """ModifySettingRequest: the change is applied to the system's document, so later
+        properties and processes see it (mapped directories, memory, processor, VM devices)."""
+        try:
+            request = documents.parse_object(text, allow_empty=False)
+            documents.validate("ModifySettingRequest", request)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Modify"
+            ) from exc
+        path = request.get("ResourcePath")
+        kind = request.get("RequestType", "Update")
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped" or system.stopping:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, "Modify")
+            if not isinstance(path, str) or not path.startswith(system.kind + "/"):
+                raise RequestFailedError(
+                    hr.ERROR_NOT_SUPPORTED, f"unsupported ResourcePath {path!r}", "Modify"
+                )
+            parts = [p for p in path.split("/") if p]
+            try:
+                _apply(system.doc, parts, kind, request.get("Settings"))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise RequestFailedError(hr.ERROR_NOT_FOUND, str(exc), "Modify") from exc
+        return hr.S_OK, None
+
+    def properties(self, peer: Peer, key: int, query: str | None) -> Result:
+        try:
+            doc = documents.parse_object(query)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "GetProperties"
+            ) from exc
+        types = doc.get("PropertyTypes", []) or []
+        with self.lock:
+            system = self._system_of(peer, key)
+            props = system.basic()
+            processes = [p for p in system.processes.values() if p.exit_code is None]
+            if "Configuration" in types:  # emulator extension: the live document
+                props["Configuration"] = system.doc
+            if "TerminateOnLastHandleClosed" in types:
+                props["TerminateOnLastHandleClosed"] = system.terminate_on_close
+        if "ProcessList" in types:
+            props["ProcessList"] = [_process_entry(p) for p in processes]
+        if "Statistics" in types:
+            props["Statistics"] = _statistics(system, processes)
+        return hr.S_OK, json.dumps(props)
+
+    def wait_exit(self, peer: Peer, key: int, timeout: float | None) -> Result:
+        system = self._system_of(peer, key)
+        if not system.exited.wait(timeout):
+            raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
+        return hr.S_OK, system.exit_status
+
+    def enumerate(self, query: str | None) -> Result:
+        try:
+            doc = documents.parse_object(query)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Invalid"
+            ) from exc
+        filters: dict[str, Callable[[System], str]] = {
+            "Ids": lambda s: s.id,
+            "Names": lambda s: s.id,
+            "Types": lambda s: s.kind,
+            "Owners": lambda s: s.owner,
+        }
+        with self.lock:
+            out = []
+            for system in self.systems.values():
+                if all(
+                    not doc.get(name) or get(system) in doc[name] for name, get in filters.items()
+                ):
+                    out.append(system.basic())
+        return hr.S_OK, json.dumps(out)
+
+    # -- processes -------------------------------------------------------------------------
+
+    def create_process(
+        self, peer: Peer, key: int, pkey: int, text: str | None
+    ) -> tuple[Result, HostProcess, dict[str, int | None]]:
+        try:
+            params = documents.parse_object(text, allow_empty=False)
+            documents.validate("ProcessParameters", params)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "ExecuteProcess"
+            ) from exc
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state != "Running" or system.stopping:
+                raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "ExecuteProcess")
+            try:
+                process = HostProcess(params, system.root, system.linux, self._process_exited)
+            except ProcessError as exc:
+                raise RequestFailedError(exc.hresult, str(exc), "ExecuteProcess") from exc
+            process.system_id = system.id
+            system.processes[process.pid] = process
+            host = self.systems.get(system.hosting_id) if system.hosting_id else None
+            if host is not None and host.state == "Paused":
+                process.signal_group(signal.SIGSTOP)
+            self.process_handles[(peer, pkey)] = (system.id, process.pid)
+        return (hr.S_OK, None), process, process.take_client_fds()
+
+    def _process_exited(self, process: HostProcess) -> None:
+        process.announced.wait(REAP_TIMEOUT)
+        status = documents.process_status(process.pid, process.exit_code)
+        with self.lock:
+            peers = {
+                p
+                for (p, _k), target in self.process_handles.items()
+                if target == (process.system_id, process.pid)
+            }
+        for peer in peers:
+            peer.push(
+                {
+                    "ev": "process_exited",
+                    "sys": process.system_id,
+                    "pid": process.pid,
+                    "data": status,
+                }
+            )
+        process.done_reporting.set()
+
+    def open_process(self, peer: Peer, key: int, pkey: int, pid: int) -> Result:
+        with self.lock:
+            system = self._system_of(peer, key)
+            process = system.processes.get(pid)
+            if process is None or process.exit_code is not None:
+                raise RequestFailedError(hr.ERROR_NOT_FOUND)
+            self.process_handles[(peer, pkey)] = (system.id, pid)
+        return hr.S_OK, None
+
+    def close_process_handle(self, peer: Peer, pkey: int) -> None:
+        with self.lock:
+            self.process_handles.pop((peer, pkey), None)
+
+    def _process_of(self, peer: Peer, pkey: int) -> tuple[System, HostProcess]:
+        with self.lock:
+            target = self.process_handles.get((peer, pkey))
+            system = self.systems.get(target[0]) if target else None
+            if target is None or system is None:
+                raise RequestFailedError(hr.E_HANDLE, "the process handle is not valid")
+            return system, system.processes[target[1]]
+
+    def terminate_process(self, peer: Peer, pkey: int) -> Result:
+        _system, process = self._process_of(peer, pkey)
+        if process.exit_code is not None or process.terminated:
+            raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "SignalProcess")
+        process.terminate()
+        return hr.S_OK, None
+
+    def signal_process(self, peer: Peer, pkey: int, text: str | None) -> Result:
+        try:
+            doc = documents.parse_object(text)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "SignalProcess"
+            ) from exc
+        system, process = self._process_of(peer, pkey)
+        if process.exit_code is not None:
+            raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "SignalProcess")
+        sig = doc.get("Signal", "CtrlC")
+        if isinstance(sig, str) and sig in WINDOWS_SIGNALS:
+            signo = int(WINDOWS_SIGNALS[sig])
+        elif isinstance(sig, int) and not isinstance(sig, bool) and system.linux and sig > 0:
+            signo = sig
+        else:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, f"unsupported signal {sig!r}", "SignalProcess"
+            )
+        process.signal_group(signo)
+        return hr.S_OK, None
+
+    def process_properties(self, peer: Peer, pkey: int) -> Result:
+        _system, process = self._process_of(peer, pkey)
+        return hr.S_OK, documents.process_status(process.pid, process.exit_code)
+
+    def modify_process(self, peer: Peer, pkey: int, text: str | None) -> Result:
+        try:
+            doc = documents.parse_object(text, allow_empty=False)
+        except InvalidJsonError as exc:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON, documents.describe(exc), "ModifyProcess"
+            ) from exc
+        _system, process = self._process_of(peer, pkey)
+        if process.exit_code is not None:
+            raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "ModifyProcess")
+        operation = doc.get("Operation")
+        try:
+            if operation == "ConsoleSize":
+                size = doc.get("ConsoleSize") or {}
+                process.resize(int(size.get("Height", 0)), int(size.get("Width", 0)))
+            elif operation == "CloseHandle":
+                handle = (doc.get("CloseHandle") or {}).get("Handle")
+                if handle not in ("StdIn", "StdOut", "StdErr", "All"):
+                    raise RequestFailedError(
+                        hr.HCS_E_INVALID_JSON, "$.CloseHandle.Handle", "ModifyProcess"
+                    )
+                if handle in ("StdIn", "All"):
+                    process.close_stdin()
+            else:
+                raise RequestFailedError(hr.HCS_E_INVALID_JSON, "$.Operation", "ModifyProcess")
+        except ProcessError as exc:
+            raise RequestFailedError(exc.hresult, str(exc), "ModifyProcess") from exc
+        return hr.S_OK, None
+
+    def wait_process_exit(self, peer: Peer, pkey: int, timeout: float | None) -> Result:
+        _system, process = self._process_of(peer, pkey)
+        if not process.exited.wait(timeout):
+            raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
+        return hr.S_OK, documents.process_status(process.pid, process.exit_code)
+
+    def shutdown_all(self) -> None:
+        """Service stop: terminate every system (ServiceStop) so no host process outlives it."""
+        with self.lock:
+            systems = list(self.systems.values())
+        for system in systems:
+            self.stop(system, "ForcedExit", "ServiceStop", "Internal")
+
+
+def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> None:
+    """Apply Add/Remove/Update at ``parts`` of the document. Collections named by the path's
+    last part are lists (Add appends, Remove drops equal entries or the one whose ContainerPath
+    matches); any other path is a keyed slot (Add/Update set it, Remove deletes it)."""
+    node: Any = doc
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise TypeError(f"{part} is not an object")
+    leaf = parts[-1]
+    current = node.get(leaf)
+    if isinstance(current, list) or (current is None and leaf in _LIST_LEAVES):
+        items = list(current or [])
+        if kind == "Add":
+            items.append(settings)
+        elif kind == "Remove":
+            key = settings.get("ContainerPath") if isinstance(settings, dict) else None
+            items = [
+                i
+                for i in items
+                if i != settings
+                and not (key and isinstance(i, dict) and i.get("ContainerPath") == key)
+            ]
+        else:
+            items = list(settings)
+        node[leaf] = items
+    elif kind == "Remove":
+        node.pop(leaf, None)  # a wrong key silently removes nothing, as observed on Windows
+    else:
+        node[leaf] = settings
+
+
+_LIST_LEAVES = frozenset({"MappedDirectories", "MappedPipes", "Shares", "Regions"})
+
+
+def _safe(system_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in system_id)[:100]
+
+
+def _proc_stat(pid: int) -> tuple[int, int, int, int]:
+    """(utime ticks, stime ticks, rss bytes, start ticks) of a live process from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0, 0, 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(fields[11]), int(fields[12]), int(fields[21]) * page, int(fields[19])
+
+
+def _process_entry(process: HostProcess) -> dict[str, Any]:
+    hz = os.sysconf("SC_CLK_TCK")
+    utime, stime, rss, _start = _proc_stat(process.pid)
+    return {
+        "ProcessId": process.pid,
+        "ImageName": process.image,
+        "UserTime100ns": utime * 10_000_000 // hz,
+        "KernelTime100ns": stime * 10_000_000 // hz,
+        "MemoryWorkingSetPrivateBytes": rss,
+    }
+
+
+def _statistics(system: System, processes: list[HostProcess]) -> dict[str, Any]:
+    hz = os.sysconf("SC_CLK_TCK")
+    user = kernel = rss = 0
+    for process in processes:
+        u, k, r, _s = _proc_stat(process.pid)
+        user, kernel, rss = user + u, kernel + k, rss + r
+    now = time.time()
+    up = int((now - system.start_time) * 10_000_000) if system.start_time else 0
+    return {
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "Uptime100ns": up,
+        "Processor": {
+            "TotalRuntime100ns": (user + kernel) * 10_000_000 // hz,
+            "RuntimeUser100ns": user * 10_000_000 // hz,
+            "RuntimeKernel100ns": kernel * 10_000_000 // hz,
+        },
+        "Memory": {"MemoryUsagePrivateWorkingSetBytes": rss},
+    }

@@ -1,0 +1,214 @@
+"""The emulator's function table: one cffi function pointer per declared export.
+
+Every pointer is made with ``ffi.callback`` from the declaration text of ``cdefs.signatures()``,
+so it has exactly the C type the native DLL export has. A Python exception can never cross into
+C: cffi returns the ``error`` value (E_UNEXPECTED, NULL, 0) and the exception is recorded in
+``Table.errors``. Functions the emulator does not implement yet return E_NOTIMPL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import handles, storage, utilities
+from pyhcs.emulator.client import Client
+from pyhcs.raw import cdefs
+from pyhcs.raw.ffi import ffi
+
+
+def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
+    """Name -> Python implementation taking exactly the C arguments."""
+    ops = c
+
+    def sys_op(kind: int, request: str, name: str) -> Callable[..., int]:
+        return lambda s, o, opt: c.system_call(s, o, opt, kind=kind, request=request, function=name)
+
+    def proc_op(kind: int, request: str, name: str) -> Callable[..., int]:
+        return lambda p, o, opt: c.process_call(
+            p, o, opt, kind=kind, request=request, function=name
+        )
+
+    return {
+        # operations
+        "HcsCreateOperation": ops.create_operation,
+        "HcsCloseOperation": ops.close_operation,
+        "HcsGetOperationContext": ops.get_context,
+        "HcsSetOperationContext": ops.set_context,
+        "HcsSetOperationCallback": ops.set_callback,
+        "HcsGetOperationType": ops.get_type,
+        "HcsGetOperationId": ops.get_id,
+        "HcsGetComputeSystemFromOperation": ops.system_from_operation,
+        "HcsGetProcessFromOperation": ops.process_from_operation,
+        "HcsGetOperationResult": lambda o, d: c.get_result(o, ffi.NULL, d, wants_info=False),
+        "HcsGetOperationResultAndProcessInfo": lambda o, i, d: c.get_result(
+            o, i, d, wants_info=True
+        ),
+        "HcsWaitForOperationResult": lambda o, t, d: c.wait_result(
+            o, t, ffi.NULL, d, wants_info=False
+        ),
+        "HcsWaitForOperationResultAndProcessInfo": lambda o, t, i, d: c.wait_result(
+            o, t, i, d, wants_info=True
+        ),
+        "HcsCancelOperation": ops.cancel,
+        # compute systems
+        "HcsEnumerateComputeSystems": c.enumerate,
+        "HcsCreateComputeSystem": c.create_system,
+        "HcsOpenComputeSystem": c.open_system,
+        "HcsCloseComputeSystem": c.close_system,
+        "HcsStartComputeSystem": sys_op(handles.OP_START, "start", "HcsStartComputeSystem"),
+        "HcsShutDownComputeSystem": sys_op(
+            handles.OP_SHUTDOWN, "shutdown", "HcsShutDownComputeSystem"
+        ),
+        "HcsTerminateComputeSystem": sys_op(
+            handles.OP_TERMINATE, "terminate", "HcsTerminateComputeSystem"
+        ),
+        "HcsPauseComputeSystem": sys_op(handles.OP_PAUSE, "pause", "HcsPauseComputeSystem"),
+        "HcsResumeComputeSystem": sys_op(handles.OP_RESUME, "resume", "HcsResumeComputeSystem"),
+        "HcsSaveComputeSystem": sys_op(handles.OP_SAVE, "save", "HcsSaveComputeSystem"),
+        "HcsCrashComputeSystem": sys_op(handles.OP_CRASH, "crash", "HcsCrashComputeSystem"),
+        "HcsGetComputeSystemProperties": sys_op(
+            handles.OP_GET_PROPERTIES, "properties", "HcsGetComputeSystemProperties"
+        ),
+        "HcsModifyComputeSystem": lambda s, o, cfg, _identity: c.system_call(
+            s, o, cfg, kind=handles.OP_MODIFY, request="modify", function="HcsModifyComputeSystem"
+        ),
+        "HcsSetComputeSystemCallback": lambda s, o, x, cb: c.set_event_callback(
+            c.systems, s, o, x, cb
+        ),
+        "HcsWaitForComputeSystemExit": lambda s, t, r: c.wait_exit(c.systems, s, t, r),
+        "HcsGetServiceProperties": c.service_properties,
+        # processes
+        "HcsCreateProcess": c.create_process,
+        "HcsOpenProcess": c.open_process,
+        "HcsCloseProcess": c.close_process,
+        "HcsTerminateProcess": proc_op(
+            handles.OP_SIGNAL_PROCESS, "terminate_process", "HcsTerminateProcess"
+        ),
+        "HcsSignalProcess": proc_op(
+            handles.OP_SIGNAL_PROCESS, "signal_process", "HcsSignalProcess"
+        ),
+        "HcsGetProcessProperties": proc_op(
+            handles.OP_GET_PROCESS_PROPERTIES, "process_properties", "HcsGetProcessProperties"
+        ),
+        "HcsModifyProcess": proc_op(
+            handles.OP_MODIFY_PROCESS, "modify_process", "HcsModifyProcess"
+        ),
+        "HcsGetProcessInfo": c.process_info,
+        "HcsSetProcessCallback": lambda p, o, x, cb: c.set_event_callback(c.processes, p, o, x, cb),
+        "HcsWaitForProcessExit": lambda p, t, r: c.wait_exit(c.processes, p, t, r),
+        # storage (computestorage.dll), on real directories
+        "HcsImportLayer": _storage(storage.import_layer),
+        "HcsExportLayer": _storage(storage.export_layer),
+        "HcsDestroyLayer": _storage(storage.destroy_layer),
+        "HcsSetupBaseOSLayer": _storage(
+            lambda layer, vhd, options: storage.setup_base_os_layer(layer, vhd is not None, options)
+        ),
+        "HcsInitializeWritableLayer": _storage(storage.initialize_writable_layer),
+        "HcsAttachLayerStorageFilter": _storage(storage.attach_filter),
+        "HcsDetachLayerStorageFilter": _storage(storage.detach_filter),
+        # utilities on the host filesystem
+        "HcsCreateEmptyGuestStateFile": _storage(utilities.create_empty_file),
+        "HcsCreateEmptyRuntimeStateFile": _storage(utilities.create_empty_file),
+        "HcsGrantVmAccess": _storage(utilities.grant_access),
+        "HcsRevokeVmAccess": _storage(utilities.grant_access),
+        "HcsGrantVmGroupAccess": _storage(utilities.grant_access),
+        "HcsRevokeVmGroupAccess": _storage(utilities.grant_access),
+        "HcsSubmitWerReport": _storage(utilities.submit_wer_report),
+        # memory and handles
+        "LocalFree": c.local_free,
+        "CoTaskMemFree": lambda p: (c.allocator.free(p), None)[1],
+        "CloseHandle": c.close_handle,
+    }
+
+
+def _storage(function: Callable[..., None]) -> Callable[..., int]:
+    """Wrap a storage function: PCWSTR arguments in, HRESULT out."""
+
+    def call(*args: Any) -> int:
+        texts = [
+            None if a == ffi.NULL else (str(ffi.string(a)) if _is_wstr(a) else a) for a in args
+        ]
+        try:
+            function(*texts)
+        except storage.StorageError as exc:
+            return hr.to_signed(exc.hresult)
+        except OSError as exc:
+            win32 = _WIN32_FROM_ERRNO.get(exc.errno or 0, 1117)  # default ERROR_IO_DEVICE
+            return hr.to_signed(hr.hresult_from_win32(win32))
+        return hr.S_OK
+
+    return call
+
+
+def _is_wstr(value: Any) -> bool:
+    ctype = ffi.typeof(value)
+    return bool(ctype.kind == "pointer" and ctype.item.cname == "char16_t")
+
+
+#: errno -> Win32: ENOENT→PATH_NOT_FOUND, EACCES/EPERM→ACCESS_DENIED, EEXIST→ALREADY_EXISTS
+_WIN32_FROM_ERRNO = {2: 3, 13: 5, 1: 5, 17: 183}
+
+
+def _error_value(ctype: Any) -> Any:
+    """What a failing pointer returns: E_UNEXPECTED for HRESULT, NULL/0 otherwise."""
+    result = ctype.result
+    if result.kind == "void":
+        return None
+    if result.kind == "pointer":
+        return None  # cffi: NULL
+    if result.cname in ("long", "HRESULT"):
+        return hr.to_signed(hr.E_UNEXPECTED)
+    return 0
+
+
+def _not_implemented(ctype: Any) -> Callable[..., Any]:
+    result = ctype.result
+    if result.kind == "void":
+        return lambda *args: None
+    if result.kind == "pointer":
+        return lambda *args: ffi.NULL
+    if result.cname == "long":
+        return lambda *args: hr.to_signed(hr.E_NOTIMPL)
+    return lambda *args: 0
+
+
+class Table:
+    """Attributes = cffi function pointers of every export; ``client`` for diagnostics."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.errors: list[BaseException] = []
+        self.implemented: frozenset[str] = frozenset()
+        self._errors_lock = threading.Lock()
+        self._keep: list[Any] = []
+        implementations = _implementations(client)
+        done = set()
+        for name, signature in cdefs.signatures().items():
+            ctype = ffi.typeof(signature)
+            python = implementations.get(name)
+            if python is None:
+                python = _not_implemented(ctype)
+            else:
+                done.add(name)
+            pointer = ffi.callback(ctype, python, error=_error_value(ctype), onerror=self._onerror)
+            self._keep.append(pointer)
+            setattr(self, name, pointer)
+        self.implemented = frozenset(done)
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for names that are not functions of the cdefs."""
+        raise AttributeError(f"the emulator table has no function {name!r}")
+
+    def _onerror(
+        self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
+        with self._errors_lock:
+            self.errors.append(value)
+
+    def close(self) -> None:
+        """Disconnect this table's client (tests; the process-wide table lives forever)."""
+        self.client.close()

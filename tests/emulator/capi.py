@@ -1,0 +1,164 @@
+"""A thin C-level driver over an emulator table, used by the tests and their child processes.
+
+It calls the function pointers exactly as a C program would (cffi out-parameters, UTF-16
+strings, LocalFree of every returned string) and bounds every wait.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pyhcs.raw.ffi import ffi
+
+WAIT_MS = 10_000
+
+
+def u32(value: int) -> int:
+    return value & 0xFFFFFFFF
+
+
+class Events:
+    """Records the events of one handle; thread-safe, waitable."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, str | None, Any]] = []
+        self.cond = threading.Condition()
+        self.threads: set[int] = set()
+        self.pointer = ffi.callback("HCS_EVENT_CALLBACK", self._on_event)
+
+    def _on_event(self, event: Any, context: Any) -> None:
+        data = ffi.string(event.EventData) if event.EventData != ffi.NULL else None
+        with self.cond:
+            self.items.append((int(event.Type) & 0xFFFFFFFF, data, event.Operation))
+            self.threads.add(threading.get_ident())
+            self.cond.notify_all()
+
+    def wait_for(self, kind: int, timeout: float = 10.0) -> str | None:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(k == kind for k, _d, _o in self.items), timeout)
+            assert ok, f"no event {kind:#x} within {timeout}s; got {self.items}"
+            return next(d for k, d, _o in self.items if k == kind)
+
+    def kinds(self) -> list[int]:
+        with self.cond:
+            return [k for k, _d, _o in self.items]
+
+
+class CApi:
+    """Convenience over the raw table; every method is a handful of C calls."""
+
+    def __init__(self, table: Any) -> None:
+        self.t = table
+
+    def take(self, out: Any) -> str | None:
+        """Copy and LocalFree a returned string."""
+        if out[0] == ffi.NULL:
+            return None
+        text = str(ffi.string(out[0]))
+        assert self.t.LocalFree(out[0]) == ffi.NULL
+        return text
+
+    def wait(self, op: Any, timeout_ms: int = WAIT_MS) -> tuple[int, str | None]:
+        doc = ffi.new("PWSTR *")
+        code = u32(self.t.HcsWaitForOperationResult(op, timeout_ms, doc))
+        return code, self.take(doc)
+
+    def run(self, start: Callable[[Any], int]) -> tuple[int, str | None]:
+        """Create an op, start the call with it, wait, close the op."""
+        op = self.t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        try:
+            accepted = u32(start(op))
+            if accepted != 0:
+                return accepted, None
+            return self.wait(op)
+        finally:
+            self.t.HcsCloseOperation(op)
+
+    def create(self, system_id: str, doc: dict[str, Any] | str) -> tuple[Any, int, str | None]:
+        out = ffi.new("HCS_SYSTEM *")
+        text = doc if isinstance(doc, str) else json.dumps(doc)
+        code, result = self.run(
+            lambda op: self.t.HcsCreateComputeSystem(system_id, text, op, ffi.NULL, out)
+        )
+        return out[0], code, result
+
+    def open(self, system_id: str) -> tuple[Any, int]:
+        out = ffi.new("HCS_SYSTEM *")
+        code = u32(self.t.HcsOpenComputeSystem(system_id, 0x10000000, out))
+        return (out[0] if code == 0 else ffi.NULL), code
+
+    def system_op(
+        self, name: str, system: Any, options: str | None = None
+    ) -> tuple[int, str | None]:
+        function = getattr(self.t, name)
+        return self.run(lambda op: function(system, op, options or ffi.NULL))
+
+    def properties(self, system: Any, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        code, doc = self.system_op(
+            "HcsGetComputeSystemProperties", system, json.dumps(query) if query else None
+        )
+        assert code == 0, hex(code)
+        assert doc is not None
+        result: dict[str, Any] = json.loads(doc)
+        return result
+
+    def spawn(
+        self, system: Any, params: dict[str, Any], events: Events | None = None
+    ) -> tuple[Any, int, Any, str | None]:
+        """CreateProcess; returns (process handle, HRESULT, HCS_PROCESS_INFORMATION, doc).
+
+        ``events`` is registered on the new handle right after the call is accepted, before the
+        process can have exited (HCS does not replay earlier events).
+        """
+        out = ffi.new("HCS_PROCESS *")
+        info = ffi.new("HCS_PROCESS_INFORMATION *")
+        op = self.t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        try:
+            accepted = u32(self.t.HcsCreateProcess(system, json.dumps(params), op, ffi.NULL, out))
+            assert accepted == 0, hex(accepted)
+            if events is not None:
+                assert self.t.HcsSetProcessCallback(out[0], 0, ffi.NULL, events.pointer) == 0
+            doc = ffi.new("PWSTR *")
+            code = u32(self.t.HcsWaitForOperationResultAndProcessInfo(op, WAIT_MS, info, doc))
+            return out[0], code, info, self.take(doc)
+        finally:
+            self.t.HcsCloseOperation(op)
+
+    def process_op(
+        self, name: str, process: Any, options: str | None = None
+    ) -> tuple[int, str | None]:
+        function = getattr(self.t, name)
+        return self.run(lambda op: function(process, op, options or ffi.NULL))
+
+    def wait_process(self, process: Any, timeout_ms: int = WAIT_MS) -> tuple[int, dict[str, Any]]:
+        out = ffi.new("PWSTR *")
+        code = u32(self.t.HcsWaitForProcessExit(process, timeout_ms, out))
+        text = self.take(out)
+        return code, (json.loads(text) if text else {})
+
+    def wait_system(self, system: Any, timeout_ms: int = WAIT_MS) -> tuple[int, dict[str, Any]]:
+        out = ffi.new("PWSTR *")
+        code = u32(self.t.HcsWaitForComputeSystemExit(system, timeout_ms, out))
+        text = self.take(out)
+        return code, (json.loads(text) if text else {})
+
+
+def fd_of(handle: Any) -> int:
+    return int(ffi.cast("uintptr_t", handle))
+
+
+def read_all(handle: Any, limit: int = 1 << 20) -> bytes:
+    import os
+
+    fd = fd_of(handle)
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        if sum(map(len, chunks)) > limit:
+            return b"".join(chunks)

@@ -1,0 +1,85 @@
+"""Fixtures: one emulator service per test in its own state directory, stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyhcs.emulator import autostart
+from pyhcs.emulator.backend import open_table
+from pyhcs.emulator.table import Table
+from tests.emulator.capi import CApi
+
+REPO = Path(__file__).resolve().parent.parent.parent
+STOP_TIMEOUT = 15.0
+
+
+@pytest.fixture
+def service_dir(tmp_path: Path) -> Iterator[Path]:
+    """A running service in a fresh directory; stopped (SIGTERM, bounded wait) after the test."""
+    directory = tmp_path / "emu"
+    pid = autostart.start(directory)
+    yield directory
+    stop_service(pid)
+
+
+def stop_service(pid: int) -> None:
+    """SIGTERM the service and wait (bounded, via a pidfd) until it has exited."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+        ready, _w, _x = select.select([pidfd], [], [], STOP_TIMEOUT)
+        if not ready:
+            os.kill(pid, signal.SIGUSR1)  # the service dumps its threads to service.log
+            select.select([pidfd], [], [], 1.0)
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("emulator service did not stop in time")
+    finally:
+        os.close(pidfd)
+
+
+@pytest.fixture
+def table(service_dir: Path) -> Iterator[Table]:
+    t = open_table(service_dir)
+    yield t
+    # No test may leak a handle, a string or a pipe, or let an exception reach C.
+    t.client.settle(10)
+    counters = t.client.counters()
+    t.close()
+    assert t.errors == []
+    leaks = {k: v for k, v in counters.items() if v and k != "bad_frees"}
+    assert leaks == {}, f"leaked: {leaks}"
+
+
+@pytest.fixture
+def c(table: Table) -> CApi:
+    return CApi(table)
+
+
+def run_child(
+    service_dir: Path, *args: str, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run tests/emulator/child.py in a separate interpreter against the same service."""
+    env = dict(os.environ, PYHCS_EMULATOR_DIR=str(service_dir), PYHCS_EMULATOR_AUTOSTART="0")
+    return subprocess.run(
+        [sys.executable, "-m", "tests.emulator.child", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "Container": {}}

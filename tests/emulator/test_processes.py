@@ -1,0 +1,169 @@
+"""Real host processes in containers (HCS-REFERENCE §1.3, §8.8, §9)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pyhcs import hresult as hr
+from pyhcs.emulator import cmdline
+from pyhcs.emulator.table import Table
+from pyhcs.raw.ffi import ffi
+from tests.emulator.capi import CApi, Events, fd_of, read_all
+from tests.emulator.conftest import CONTAINER
+
+
+@pytest.fixture
+def running(table: Table, c: CApi) -> Iterator[Any]:
+    system, code, _ = c.create("proc-sys", CONTAINER)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    yield system
+    c.system_op("HcsTerminateComputeSystem", system)
+    table.HcsCloseComputeSystem(system)
+
+
+def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -> None:
+    params = {
+        "CommandLine": 'sh -c "cat; echo err >&2"',
+        "CreateStdInPipe": True,
+        "CreateStdErrPipe": True,
+    }
+    events = Events()
+    process, code, info, _ = c.spawn(running, params, events)
+    assert code == 0
+    assert info.StdOutput == ffi.NULL
+    assert info.StdInput != ffi.NULL
+    assert info.StdError != ffi.NULL
+    os.write(fd_of(info.StdInput), b"ignored\n")
+    assert table.CloseHandle(info.StdInput) == 1  # EOF for cat
+    assert read_all(info.StdError) == b"err\n"
+    assert table.CloseHandle(info.StdError) == 1
+    status = json.loads(events.wait_for(0x10000) or "{}")
+    assert status["ExitCode"] == 0
+    table.HcsCloseProcess(process)
+    assert table.client.counters()["pipes"] == 0
+
+
+def test_working_directory_environment_and_c_drive(
+    table: Table, c: CApi, running: Any, service_dir: Any
+) -> None:
+    params = {
+        "CommandLine": 'sh -c "pwd; echo $GREETING"',
+        "WorkingDirectory": "C:\\work",
+        "Environment": {"GREETING": "hi there"},
+        "CreateStdOutPipe": True,
+    }
+    root = next((service_dir / "systems").glob("*/root"))
+    (root / "work").mkdir()
+    process, code, info, _ = c.spawn(running, params)
+    assert code == 0
+    out = read_all(info.StdOutput).decode().splitlines()
+    table.CloseHandle(info.StdOutput)
+    assert out == [str(root / "work"), "hi there"]
+    assert c.wait_process(process)[1]["ExitCode"] == 0
+    table.HcsCloseProcess(process)
+
+
+def test_missing_program_fails_the_operation(table: Table, c: CApi, running: Any) -> None:
+    process, code, _info, doc = c.spawn(running, {"CommandLine": "no-such-program-xyz"})
+    assert code == hr.ERROR_FILE_NOT_FOUND
+    assert doc is not None
+    table.HcsCloseProcess(process)
+
+
+def test_terminate_signal_and_exit_codes(table: Table, c: CApi, running: Any) -> None:
+    process, code, info, _ = c.spawn(running, {"CommandLine": "sleep 30"})
+    assert code == 0
+    status = json.loads(c.process_op("HcsGetProcessProperties", process)[1] or "{}")
+    assert status == {"ProcessId": info.ProcessId, "Exited": False}
+    assert c.process_op("HcsTerminateProcess", process) == (0, None)
+    code, status = c.wait_process(process)
+    assert code == 0
+    assert status["ExitCode"] == 1
+    assert c.process_op("HcsTerminateProcess", process)[0] == hr.HCS_E_PROCESS_ALREADY_STOPPED
+    table.HcsCloseProcess(process)
+
+    process, code, _info, _ = c.spawn(running, {"CommandLine": "sleep 30"})
+    assert c.process_op("HcsSignalProcess", process, '{"Signal":"CtrlC"}') == (0, None)
+    assert c.wait_process(process)[1]["ExitCode"] == 128 + 2  # SIGINT
+    assert c.process_op("HcsSignalProcess", process, '{"Signal":"CtrlC"}')[0] == (
+        hr.HCS_E_PROCESS_ALREADY_STOPPED
+    )
+    table.HcsCloseProcess(process)
+
+
+def test_open_process_by_pid(table: Table, c: CApi, running: Any) -> None:
+    process, _code, info, _ = c.spawn(running, {"CommandLine": "sleep 30"})
+    other = ffi.new("HCS_PROCESS *")
+    assert table.HcsOpenProcess(running, info.ProcessId, 0, other) == 0
+    events = Events()
+    assert table.HcsSetProcessCallback(other[0], 0, ffi.NULL, events.pointer) == 0
+    assert c.process_op("HcsTerminateProcess", process) == (0, None)
+    assert json.loads(events.wait_for(0x10000) or "{}")["Exited"] is True
+    table.HcsCloseProcess(other[0])
+    table.HcsCloseProcess(process)
+    assert (table.HcsOpenProcess(running, 999_999, 0, other) & 0xFFFFFFFF) == hr.ERROR_NOT_FOUND
+
+
+def test_emulate_console_uses_a_pty(table: Table, c: CApi, running: Any) -> None:
+    params = {
+        "CommandLine": 'sh -c "test -t 1 && stty size"',
+        "EmulateConsole": True,
+        "CreateStdOutPipe": True,
+        "ConsoleSize": [33, 101],
+    }
+    process, code, info, _ = c.spawn(running, params)
+    assert code == 0
+    data = b""
+    fd = fd_of(info.StdOutput)
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO once the pty's slave side is gone
+            break
+        if not chunk:
+            break
+        data += chunk
+    table.CloseHandle(info.StdOutput)
+    assert c.wait_process(process)[1]["ExitCode"] == 0
+    assert b"33 101" in data
+    table.HcsCloseProcess(process)
+
+
+def test_system_stop_reports_process_exit_before_system_exit(
+    table: Table, c: CApi, running: Any
+) -> None:
+    order: list[str] = []
+    proc_events, sys_events = Events(), Events()
+    watcher, _ = c.open("proc-sys")
+    assert table.HcsSetComputeSystemCallback(watcher, 0, ffi.NULL, sys_events.pointer) == 0
+    process, _code, _info, _ = c.spawn(running, {"CommandLine": "sleep 30"}, proc_events)
+    assert c.system_op("HcsTerminateComputeSystem", running) == (0, None)
+    # The terminate op completed after SystemExited was queued; ProcessExited came first.
+    assert table.client.settle(10)
+    order = ["p" for _ in proc_events.kinds()] + ["s" for _ in sys_events.kinds()]
+    assert order == ["p", "s"]
+    assert proc_events.threads == sys_events.threads  # same client worker thread, in order
+    table.HcsCloseProcess(process)
+    table.HcsCloseComputeSystem(watcher)
+
+
+@pytest.mark.parametrize(
+    ("line", "argv"),
+    [
+        ("prog a b", ["prog", "a", "b"]),
+        ('"C:\\Program Files\\x.exe" "a b" c', ["C:\\Program Files\\x.exe", "a b", "c"]),
+        ('p a\\\\\\"b', ["p", 'a\\"b']),
+        ('p "a\\\\" b', ["p", "a\\", "b"]),
+        ("p a\\b", ["p", "a\\b"]),
+        ('p "say ""hi"""', ["p", 'say "hi"']),
+        ("  p   ", ["p"]),
+    ],
+)
+def test_command_line_splitting(line: str, argv: list[str]) -> None:
+    assert cmdline.split(line) == argv

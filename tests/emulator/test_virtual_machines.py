@@ -1,0 +1,72 @@
+"""VirtualMachine systems and the containers they host (HCS-REFERENCE §4.1, §9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pyhcs import hresult as hr
+from pyhcs.emulator.table import Table
+from pyhcs.raw.ffi import ffi
+from tests.emulator.capi import CApi, Events
+from tests.emulator.conftest import CONTAINER
+
+VM = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "VirtualMachine": {}}
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_vm_pause_freezes_hosted_processes_and_stop_ends_them(table: Table, c: CApi) -> None:
+    vm, code, _ = c.create("vm-1", VM)
+    assert code == 0
+    hosted_doc = {**CONTAINER, "HostingSystemId": "vm-1"}
+    guest, code, _ = c.create("vm-1-c", hosted_doc)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", guest)[0] == hr.HCS_E_INVALID_STATE
+    assert c.system_op("HcsSaveComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
+    assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
+    # The failed start left the guest in Created; start it now that its VM runs.
+    assert c.system_op("HcsStartComputeSystem", guest) == (0, None)
+    events = Events()
+    process, code, info, _ = c.spawn(guest, {"CommandLine": "sleep 30"}, events)
+    assert code == 0
+    assert c.properties(guest)["HostingSystemId"] == "vm-1"
+    assert c.system_op("HcsSaveComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
+    assert c.system_op("HcsPauseComputeSystem", vm) == (0, None)
+    assert _state(info.ProcessId) == "T"
+    assert c.properties(vm)["State"] == "Paused"
+    assert c.system_op("HcsPauseComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
+    assert c.system_op("HcsSaveComputeSystem", vm) == (0, None)
+    assert c.system_op("HcsResumeComputeSystem", vm) == (0, None)
+    assert _state(info.ProcessId) != "T"
+    assert c.system_op("HcsResumeComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
+    guest_events = Events()
+    assert table.HcsSetComputeSystemCallback(guest, 0, ffi.NULL, guest_events.pointer) == 0
+    assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
+    assert json.loads(events.wait_for(0x10000) or "{}")["Exited"] is True
+    assert json.loads(guest_events.wait_for(0x1) or "{}")["ExitType"] == "UnexpectedExit"
+    assert c.properties(guest)["State"] == "Stopped"
+    table.HcsCloseProcess(process)
+    table.HcsCloseComputeSystem(guest)
+    table.HcsCloseComputeSystem(vm)
+
+
+def test_hosting_system_must_exist(table: Table, c: CApi) -> None:
+    guest, code, _ = c.create("orphan", {**CONTAINER, "HostingSystemId": "nope"})
+    assert code == hr.HCS_E_SYSTEM_NOT_FOUND
+    table.HcsCloseComputeSystem(guest)
+
+
+def test_crash_is_for_virtual_machines(table: Table, c: CApi) -> None:
+    container, _, _ = c.create("crash-c", CONTAINER)
+    c.system_op("HcsStartComputeSystem", container)
+    assert c.system_op("HcsCrashComputeSystem", container)[0] == hr.ERROR_NOT_SUPPORTED
+    vm, _, _ = c.create("crash-vm", VM)
+    c.system_op("HcsStartComputeSystem", vm)
+    assert c.system_op("HcsCrashComputeSystem", vm) == (0, None)
+    assert c.wait_system(vm)[1]["ExitType"] == "UnexpectedExit"
+    table.HcsCloseComputeSystem(vm)
+    c.system_op("HcsTerminateComputeSystem", container)
+    table.HcsCloseComputeSystem(container)
