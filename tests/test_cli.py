@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,39 @@ def test_version() -> None:
     result = _pyhcs("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("pyhcs ")
+
+
+def test_demo_runs_a_real_container_on_the_emulator(tmp_path: Path) -> None:
+    env = {**os.environ, "PYHCS_BACKEND": "emulator", "PYHCS_EMULATOR_DIR": str(tmp_path / "svc")}
+    command = 'sh -c "echo pid $$ says hi; exit 5"'
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pyhcs", "demo", "--command-line", command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "pyhcs", "emulator", "stop", "--dir", str(tmp_path / "svc")],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "backend: emulator"
+    pid = int(next(line for line in lines if "-> pid" in line).split("-> pid ")[1].split(",")[0])
+    assert f"  stdout| pid {pid} says hi" in lines
+    status = json.loads(
+        next(line for line in lines if "ProcessStatus" in line).split("ProcessStatus ")[1]
+    )
+    assert status == {"ProcessId": pid, "Exited": True, "ExitCode": 5, "LastWaitResult": 0}
+    exit_status = json.loads(
+        next(line for line in lines if "SystemExitStatus" in line).split("SystemExitStatus ")[1]
+    )
+    assert exit_status["ExitType"] == "ForcedExit"
+    assert lines[-1] == "HcsCloseComputeSystem: handle closed"

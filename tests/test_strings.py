@@ -39,3 +39,26 @@ def test_none_and_null() -> None:
     assert read_wide(ffi.NULL) is None
     out = out_wide()
     assert out[0] == ffi.NULL
+
+
+def test_open_pipe_refuses_streams_that_were_not_requested() -> None:
+    from pyhcs.errors import InvalidHandleError
+    from pyhcs.raw.handles import INVALID_HANDLE_VALUE, open_pipe
+
+    for handle in (ffi.NULL, INVALID_HANDLE_VALUE):
+        with pytest.raises(InvalidHandleError):
+            open_pipe(handle)
+
+
+def test_open_pipe_owns_the_handle() -> None:
+    import os
+
+    from pyhcs.raw.handles import open_pipe
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"data")
+    os.close(write_fd)
+    with open_pipe(ffi.cast("HANDLE", read_fd)) as pipe:
+        assert pipe.read() == b"data"
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(read_fd)

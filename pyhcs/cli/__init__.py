@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from pyhcs import __version__
-from pyhcs.cli import tour
+from pyhcs.cli import demo, tour
 from pyhcs.errors import HcsError
 
 
@@ -29,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"only these sections ({', '.join(tour.SECTIONS)}); default all",
     )
     tour_parser.set_defaults(handler=_tour)
+    demo_parser = commands.add_parser(
+        "demo", help="run one real container lifecycle through the C API (emulator off Windows)"
+    )
+    demo_parser.add_argument(
+        "--command-line",
+        default='sh -c "echo hello from a pyhcs container; exit 7"',
+        help="the process to run in the container (a Windows-style command line)",
+    )
+    demo_parser.set_defaults(handler=_demo)
     if importlib.util.find_spec("pyhcs.emulator.cli") is not None:
         importlib.import_module("pyhcs.emulator.cli").register(commands)
     return parser
@@ -49,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return status
+
+
+def _demo(args: argparse.Namespace) -> int:
+    for line in demo.run(args.command_line):
+        print(line, flush=True)
+    return 0
 
 
 def _tour(args: argparse.Namespace) -> int:
