@@ -117,6 +117,7 @@ def test_import_never_loads_a_backend_and_constants_need_none() -> None:
         "from pyhcs.raw import ffi, lib\n"
         "assert lib.HcsEventGroupVmLifecycle == -2147483646\n"
         "assert lib.HcsOperationTypeNone == -1\n"
+        "assert lib.HCS_INVALID_OPERATION_ID == 2**64 - 1\n"
         "assert lib._table is None\n"
         "print('ok')\n"
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from pyhcs import errors, hresult
 from pyhcs.raw import backend, cdefs
-from pyhcs.raw.ffi import ffi
+from pyhcs.raw.ffi import constants, ffi
 
 SECTIONS = ("backend", "functions", "types", "errors")
 
@@ -58,6 +58,11 @@ def _types() -> Iterator[str]:
             ffi.typeof(name).relements.items(), key=lambda kv: (kv[1], kv[0])
         ):
             yield f"    {member} = {value} (0x{value & 0xFFFFFFFF:08X})"
+    members = {m for name in enums for m in ffi.typeof(name).relements}
+    defines = {name: value for name, value in constants().items() if name not in members}
+    yield f"== Constants ({len(defines)})"
+    for name, value in defines.items():
+        yield f"  {name} = {value} (0x{value:X})"
     yield f"== Structs ({len(structs)})"
     for tag in structs:
         ctype = ffi.typeof(f"struct {tag}")

@@ -7,11 +7,14 @@ same types and the same string marshalling run on Windows and everywhere else.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from cffi import FFI
 
 from pyhcs.raw import cdefs
+
+_DEFINE = re.compile(r"^#define\s+(\w+)\s+(0[xX][0-9A-Fa-f]+|\d+)\s*$", re.MULTILINE)
 
 ffi = FFI()
 ffi.cdef(cdefs.source())
@@ -19,8 +22,12 @@ ffi.cdef(cdefs.source())
 
 @cache
 def constants() -> dict[str, int]:
-    """Every enum constant of the cdefs by name (cffi's ABI mode has no direct accessor)."""
-    table: dict[str, int] = {}
+    """Every enum constant and integer ``#define`` of the cdefs by name.
+
+    cffi's ABI mode serves constants only through a loaded library; `lib` must answer them
+    before (and without) loading any backend.
+    """
+    table: dict[str, int] = {name: int(value, 0) for name, value in _DEFINE.findall(cdefs.source())}
     for typedef in ffi.list_types()[0]:
         ctype = ffi.typeof(typedef)
         if ctype.kind == "enum":
