@@ -591,28 +591,17 @@ class Client:
         return hr.S_OK
 
     def process_info(self, handle: Any, operation: Any) -> int:
-        """HcsGetProcessInfo: pid; the emulator hands out no fresh std handles (INVALID)."""
+        """HcsGetProcessInfo: pid and fresh handles to the streams the service still holds
+        (INVALID_HANDLE_VALUE for the others); the caller owns and closes them."""
         target = self._process(handle)
         if target is None:
             return _signed(hr.E_HANDLE)
-        op, code, _fault = self._begin(
+        op, code, fault = self._begin(
             operation, handles.OP_GET_PROCESS_INFO, target, "HcsGetProcessInfo"
         )
         if op is None:
             return code
-        generation = op.generation
-        pid = target.pid or 0
-
-        def complete(reply: Reply, fds: list[int]) -> None:
-            if reply.get("hr") == hr.S_OK:
-                status = json.loads(reply.get("doc") or "{}")
-                if status.get("Exited"):
-                    reply = {"hr": hr.HCS_E_PROCESS_ALREADY_STOPPED, "doc": None}
-                else:
-                    reply = {"hr": hr.S_OK, "doc": None, "pid": pid, "fds": []}
-            self._complete(op, generation, reply, fds, target)
-
-        self.connection.submit({"op": "process_properties", "p": target.key}, complete)
+        self._send(op, {"op": "process_info", "p": target.key}, fault, target)
         return hr.S_OK
 
     # -- plain functions -------------------------------------------------------------------

@@ -7,10 +7,12 @@ children too. A watcher thread per process waits for the exit and reports it onc
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import pty
 import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -83,6 +85,8 @@ class HostProcess:
         self.system_id = ""
         self.client_fds: dict[str, int | None] = {"in": None, "out": None, "err": None}
         self._pty_master: int | None = None
+        self._streams: dict[str, socket.socket] = {}
+        self._streams_lock = threading.Lock()
         child_fds: list[int] = []
         stdio: dict[str, Any] = {}
         try:
@@ -106,11 +110,16 @@ class HostProcess:
                     ("err", "CreateStdErrPipe", "stderr"),
                 ):
                     if params.get(field):
-                        r, w = os.pipe()
-                        child, mine = (r, w) if key == "in" else (w, r)
-                        child_fds.append(child)
-                        self.client_fds[key] = mine
-                        stdio[name] = child
+                        child, mine = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                        child_fds.append(child.detach())
+                        self.client_fds[key] = mine.fileno()
+                        # Kept so HcsModifyProcess CloseHandle can end the stream while the
+                        # client still holds its handle: our copy of the child's stdin end,
+                        # of the client's stdout/stderr end (see close_stream).
+                        keep = child_fds[-1] if key == "in" else mine.fileno()
+                        self._streams[key] = socket.socket(fileno=os.dup(keep))
+                        mine.detach()
+                        stdio[name] = child_fds[-1]
                     else:
                         stdio[name] = subprocess.DEVNULL
             try:
@@ -123,6 +132,7 @@ class HostProcess:
                 raise ProcessError(hr.E_ACCESSDENIED, f"{argv[0]}: {exc.strerror}") from exc
         except BaseException:
             self.close_client_fds()
+            self._release_streams()
             if self._pty_master is not None:
                 os.close(self._pty_master)
             raise
@@ -143,6 +153,7 @@ class HostProcess:
         if self._pty_master is not None:
             os.close(self._pty_master)
             self._pty_master = None
+        self._release_streams()
         self.exited.set()
         self._on_exit(self)
 
@@ -189,8 +200,37 @@ class HostProcess:
             raise ProcessError(hr.ERROR_NOT_SUPPORTED, "ConsoleSize needs EmulateConsole")
         fcntl.ioctl(self._pty_master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
-    def close_stdin(self) -> None:
-        """EOF for the child: for pipes the service holds no write end, so nothing to do here
-        beyond what the client does; for a pty, send the EOF character."""
+    def close_stream(self, name: str) -> None:
+        """HcsModifyProcess CloseHandle: end one std stream while the client may still hold
+        its handle. stdin: the child reads EOF once it has drained what was written; stdout/
+        stderr: the client reads EOF and the child's further writes fail (EPIPE). With
+        EmulateConsole, closing stdin sends the terminal's EOF character."""
         if self._pty_master is not None:
-            os.write(self._pty_master, b"\x04")
+            if name == "in":
+                os.write(self._pty_master, b"\x04")
+            return
+        with self._streams_lock:
+            stream = self._streams.get(name)
+            if stream is None:
+                return
+            try:
+                stream.shutdown(socket.SHUT_RD)
+            except OSError as exc:
+                if exc.errno != errno.ENOTCONN:  # the peer is gone already: nothing to end
+                    raise
+
+    def duplicate_stream(self, name: str) -> int | None:
+        """A fresh descriptor for the client end of stdout/stderr (HcsGetProcessInfo); None
+        for a stream that was not requested, is stdin (the service keeps no copy of the
+        client's end, so closing it still means EOF), or has ended."""
+        if name == "in":
+            return None
+        with self._streams_lock:
+            stream = self._streams.get(name)
+            return None if stream is None else os.dup(stream.fileno())
+
+    def _release_streams(self) -> None:
+        with self._streams_lock:
+            streams, self._streams = self._streams, {}
+        for stream in streams.values():
+            stream.close()

@@ -148,6 +148,7 @@ class Service:
             "signal_process": lambda s, m: self.registry.signal_process(s, m["p"], m.get("doc")),
             "process_properties": lambda s, m: self.registry.process_properties(s, m["p"]),
             "modify_process": lambda s, m: self.registry.modify_process(s, m["p"], m.get("doc")),
+            "process_info": self._process_info,
             "wait_process_exit": lambda s, m: self.registry.wait_process_exit(
                 s, m["p"], m.get("timeout")
             ),
@@ -172,6 +173,10 @@ class Service:
             session, message["h"], message["p"], message.get("doc")
         )
         return code, doc, {"pid": process.pid, "after": process.announced.set, **fds}
+
+    def _process_info(self, session: Session, message: dict[str, Any]) -> Any:
+        (code, doc), process, fds = self.registry.process_info(session, message["p"])
+        return code, doc, {"pid": process.pid, **fds}
 
     def _status(self, session: Session, message: dict[str, Any]) -> Any:
         with self.registry.lock:

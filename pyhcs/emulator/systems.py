@@ -54,7 +54,7 @@ class System:
         self.owner = str(doc.get("Owner", ""))
         self.terminate_on_close = bool(doc.get("ShouldTerminateOnLastHandleClosed", False))
         self.hosting_id: str | None = doc.get("HostingSystemId")
-        self.linux = False
+        self.linux = _boots_linux(doc)
         self.state = "Created"
         self.root = root
         self.processes: dict[int, HostProcess] = {}
@@ -181,6 +181,8 @@ class Registry:
             root = self.state_dir / "systems" / _safe(system_id) / "root"
             root.mkdir(parents=True, exist_ok=True)
             system = System(system_id, doc, root)
+            if hosting is not None:
+                system.linux = self.systems[str(hosting)].linux  # a guest runs the VM's OS
             self.systems[system_id] = system
             self._add_handle(system, peer, key)
         return hr.S_OK, None
@@ -498,13 +500,25 @@ class Registry:
                     raise RequestFailedError(
                         hr.HCS_E_INVALID_JSON, "$.CloseHandle.Handle", "ModifyProcess"
                     )
-                if handle in ("StdIn", "All"):
-                    process.close_stdin()
+                names = {"StdIn": ["in"], "StdOut": ["out"], "StdErr": ["err"]}
+                for name in names.get(handle, ["in", "out", "err"]):
+                    process.close_stream(name)
             else:
                 raise RequestFailedError(hr.HCS_E_INVALID_JSON, "$.Operation", "ModifyProcess")
         except ProcessError as exc:
             raise RequestFailedError(exc.hresult, str(exc), "ModifyProcess") from exc
         return hr.S_OK, None
+
+    def process_info(
+        self, peer: Peer, pkey: int
+    ) -> tuple[Result, HostProcess, dict[str, int | None]]:
+        """HcsGetProcessInfo: pid plus fresh descriptors for the streams the service still
+        holds (the caller sends, then closes them)."""
+        _system, process = self._process_of(peer, pkey)
+        if process.exit_code is not None:
+            raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "GetProcessInfo")
+        fds = {name: process.duplicate_stream(name) for name in ("in", "out", "err")}
+        return (hr.S_OK, None), process, fds
 
     def wait_process_exit(self, peer: Peer, pkey: int, timeout: float | None) -> Result:
         _system, process = self._process_of(peer, pkey)
@@ -553,6 +567,13 @@ def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> N
 
 
 _LIST_LEAVES = frozenset({"MappedDirectories", "MappedPipes", "Shares", "Regions"})
+
+
+def _boots_linux(doc: dict[str, Any]) -> bool:
+    """A VirtualMachine that boots a kernel directly (as WSL and LCOW utility VMs do) is
+    Linux-flavoured: RuntimeOsType Linux, integer signals, 128+signal exit codes."""
+    chipset = (doc.get("VirtualMachine") or {}).get("Chipset") or {}
+    return isinstance(chipset, dict) and chipset.get("LinuxKernelDirect") is not None
 
 
 def _safe(system_id: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,14 @@ def run_child(
 
 
 CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "Container": {}}
+
+
+@pytest.fixture
+def running(table: Table, c: CApi) -> Iterator[Any]:
+    """A started container, terminated and closed after the test."""
+    system, code, _ = c.create("running-sys", CONTAINER)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    yield system
+    c.system_op("HcsTerminateComputeSystem", system)
+    table.HcsCloseComputeSystem(system)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,17 +13,6 @@ from pyhcs.emulator import cmdline
 from pyhcs.emulator.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, fd_of, read_all
-from tests.emulator.conftest import CONTAINER
-
-
-@pytest.fixture
-def running(table: Table, c: CApi) -> Iterator[Any]:
-    system, code, _ = c.create("proc-sys", CONTAINER)
-    assert code == 0
-    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
-    yield system
-    c.system_op("HcsTerminateComputeSystem", system)
-    table.HcsCloseComputeSystem(system)
 
 
 def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -> None:
@@ -140,7 +128,7 @@ def test_system_stop_reports_process_exit_before_system_exit(
 ) -> None:
     order: list[str] = []
     proc_events, sys_events = Events(), Events()
-    watcher, _ = c.open("proc-sys")
+    watcher, _ = c.open("running-sys")
     assert table.HcsSetComputeSystemCallback(watcher, 0, ffi.NULL, sys_events.pointer) == 0
     process, _code, _info, _ = c.spawn(running, {"CommandLine": "sleep 30"}, proc_events)
     assert c.system_op("HcsTerminateComputeSystem", running) == (0, None)
