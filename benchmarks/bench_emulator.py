@@ -124,6 +124,10 @@ def main() -> int:
             print(f"lifecycles/s sequential:                 {sequential:9.1f}")
             print(f"lifecycles/s, 50 at once:                {parallel:9.1f}")
             print(f"stdout pipe throughput:                  {throughput:9.1f} MiB/s")
+            # Ratios are what to compare between runs (absolute times vary with the machine).
+            print(f"round trip / local call:                 {remote / local:9.1f}x")
+            print(f"50 at once / sequential lifecycles:      {parallel / sequential:9.2f}x")
+            print(f"one lifecycle / one round trip:          {1 / (sequential * remote):9.1f}x")
             print(f"client counters after run:               {t.client.counters()}")
         finally:
             t.close()
