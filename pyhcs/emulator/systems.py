@@ -8,17 +8,17 @@ result is committed under it again. Events are pushed to every session that hold
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import documents
+from pyhcs.emulator import documents, properties
 from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.errors import InvalidJsonError
 
@@ -64,6 +64,7 @@ class System:
         self.stopping = False
         self.exited = threading.Event()
         self.start_time = 0.0
+        self.runtime_id = str(uuid.uuid4())
 
     def basic(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -71,6 +72,7 @@ class System:
             "SystemType": self.kind,
             "Name": self.id,
             "Owner": self.owner,
+            "RuntimeId": self.runtime_id,
             "RuntimeOsType": "Linux" if self.linux else "Windows",
             "State": self.state,
         }
@@ -329,25 +331,23 @@ class Registry:
 
     def properties(self, peer: Peer, key: int, query: str | None) -> Result:
         try:
-            doc = documents.parse_object(query)
+            parsed = properties.parse_query(query)
         except InvalidJsonError as exc:
             raise RequestFailedError(
                 hr.HCS_E_INVALID_JSON, documents.describe(exc), "GetProperties"
             ) from exc
-        types = doc.get("PropertyTypes", []) or []
         with self.lock:
             system = self._system_of(peer, key)
-            props = system.basic()
-            processes = [p for p in system.processes.values() if p.exit_code is None]
-            if "Configuration" in types:  # emulator extension: the live document
-                props["Configuration"] = system.doc
-            if "TerminateOnLastHandleClosed" in types:
-                props["TerminateOnLastHandleClosed"] = system.terminate_on_close
-        if "ProcessList" in types:
-            props["ProcessList"] = [_process_entry(p) for p in processes]
-        if "Statistics" in types:
-            props["Statistics"] = _statistics(system, processes)
-        return hr.S_OK, json.dumps(props)
+            snapshot = properties.Snapshot(
+                kind=system.kind,
+                doc=json.loads(json.dumps(system.doc)),
+                basic=system.basic(),
+                terminate_on_close=system.terminate_on_close,
+                start_time=system.start_time,
+                processes=_live(system),
+                guest_processes=[p for g in self._hosted(system) for p in _live(g)],
+            )
+        return hr.S_OK, json.dumps(properties.build(snapshot, parsed))
 
     def wait_exit(self, peer: Peer, key: int, timeout: float | None) -> Result:
         system = self._system_of(peer, key)
@@ -580,44 +580,5 @@ def _safe(system_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in system_id)[:100]
 
 
-def _proc_stat(pid: int) -> tuple[int, int, int, int]:
-    """(utime ticks, stime ticks, rss bytes, start ticks) of a live process from /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0, 0, 0, 0
-    page = os.sysconf("SC_PAGE_SIZE")
-    return int(fields[11]), int(fields[12]), int(fields[21]) * page, int(fields[19])
-
-
-def _process_entry(process: HostProcess) -> dict[str, Any]:
-    hz = os.sysconf("SC_CLK_TCK")
-    utime, stime, rss, _start = _proc_stat(process.pid)
-    return {
-        "ProcessId": process.pid,
-        "ImageName": process.image,
-        "UserTime100ns": utime * 10_000_000 // hz,
-        "KernelTime100ns": stime * 10_000_000 // hz,
-        "MemoryWorkingSetPrivateBytes": rss,
-    }
-
-
-def _statistics(system: System, processes: list[HostProcess]) -> dict[str, Any]:
-    hz = os.sysconf("SC_CLK_TCK")
-    user = kernel = rss = 0
-    for process in processes:
-        u, k, r, _s = _proc_stat(process.pid)
-        user, kernel, rss = user + u, kernel + k, rss + r
-    now = time.time()
-    up = int((now - system.start_time) * 10_000_000) if system.start_time else 0
-    return {
-        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "Uptime100ns": up,
-        "Processor": {
-            "TotalRuntime100ns": (user + kernel) * 10_000_000 // hz,
-            "RuntimeUser100ns": user * 10_000_000 // hz,
-            "RuntimeKernel100ns": kernel * 10_000_000 // hz,
-        },
-        "Memory": {"MemoryUsagePrivateWorkingSetBytes": rss},
-    }
+def _live(system: System) -> list[HostProcess]:
+    return [p for p in system.processes.values() if p.exit_code is None]
