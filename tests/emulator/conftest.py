@@ -53,13 +53,36 @@ def stop_service(pid: int) -> None:
 def table(service_dir: Path) -> Iterator[Table]:
     t = open_table(service_dir)
     yield t
-    # No test may leak a handle, a string or a pipe, or let an exception reach C.
-    t.client.settle(10)
-    counters = t.client.counters()
+    assert_clean(t)
     t.close()
+
+
+def assert_clean(t: Table) -> None:
+    """No test may leak a handle, a string or a pipe, or let an exception reach C."""
+    # After a service disconnect nothing can settle with the service; callbacks still ran.
+    assert t.client.settle(10) or t.client.connection.disconnected
+    counters = t.client.counters()
     assert t.errors == []
     leaks = {k: v for k, v in counters.items() if v and k != "bad_frees"}
     assert leaks == {}, f"leaked: {leaks}"
+
+
+@pytest.fixture(scope="module")
+def module_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Table]:
+    """One service and client for a whole module of short independent tests (each test still
+    checks for leaks, through ``shared``)."""
+    directory = tmp_path_factory.mktemp("emu")
+    pid = autostart.start(directory)
+    t = open_table(directory)
+    yield t
+    t.close()
+    stop_service(pid)
+
+
+@pytest.fixture
+def shared(module_table: Table) -> Iterator[Table]:
+    yield module_table
+    assert_clean(module_table)
 
 
 @pytest.fixture
