@@ -45,6 +45,19 @@ def validate(kind: str, doc: dict[str, Any]) -> None:
                 "exactly one of Container, VirtualMachine, HostedSystem must be set",
                 json_path="$",
             )
+        if "HostedSystem" in doc and not doc.get("HostingSystemId"):
+            raise InvalidJsonError(
+                "a HostedSystem needs the HostingSystemId of the VirtualMachine that hosts it",
+                json_path="$.HostingSystemId",
+            )
+
+
+def container_body(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The Container settings of a create document: top-level or inside HostedSystem."""
+    body = doc.get("Container")
+    if body is None:
+        body = (doc.get("HostedSystem") or {}).get("Container")
+    return body if isinstance(body, dict) else None
 
 
 def result_error(hresult: int, message: str | None = None, detail: str | None = None) -> str:

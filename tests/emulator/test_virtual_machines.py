@@ -70,3 +70,35 @@ def test_crash_is_for_virtual_machines(table: Table, c: CApi) -> None:
     table.HcsCloseComputeSystem(vm)
     c.system_op("HcsTerminateComputeSystem", container)
     table.HcsCloseComputeSystem(container)
+
+
+def test_hosted_system_document_runs_in_its_vm(table: Table, c: CApi) -> None:
+    hosted = {
+        "SchemaVersion": {"Major": 2, "Minor": 1},
+        "Owner": "tests",
+        "HostedSystem": {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}},
+    }
+    orphan, code, doc = c.create("hosted-orphan", hosted)
+    assert code == hr.HCS_E_INVALID_JSON  # a HostedSystem needs its hosting VM
+    assert doc is not None
+    assert "$.HostingSystemId" in json.loads(doc)["ErrorMessage"]
+    table.HcsCloseComputeSystem(orphan)
+    assert c.open("hosted-orphan")[1] == hr.HCS_E_SYSTEM_NOT_FOUND
+
+    vm, code, _ = c.create("host-vm", VM)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
+    guest, code, _ = c.create("hosted-guest", {**hosted, "HostingSystemId": "host-vm"})
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", guest) == (0, None)
+    props = c.properties(guest)
+    assert props["SystemType"] == "Container"
+    assert props["HostingSystemId"] == "host-vm"
+    process, code, _info, _ = c.spawn(guest, {"CommandLine": "sleep 30"})
+    assert code == 0
+    assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
+    assert c.wait_process(process)[1]["Exited"] is True
+    assert c.properties(guest)["State"] == "Stopped"
+    table.HcsCloseProcess(process)
+    table.HcsCloseComputeSystem(guest)
+    table.HcsCloseComputeSystem(vm)
