@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import handles
+from pyhcs.emulator import documents, handles
 from pyhcs.emulator.connection import Connection, Reply
 from pyhcs.emulator.dispatch import Dispatcher
 from pyhcs.emulator.faults import Fault, Faults
@@ -25,7 +26,6 @@ from pyhcs.raw.ffi import ffi
 
 INFINITE = 0xFFFFFFFF
 INVALID_HANDLE_VALUE = 0xFFFFFFFFFFFFFFFF
-SUPPORTED_SCHEMA_VERSIONS = [{"Major": 2, "Minor": 5}]
 
 
 def _signed(value: int) -> int:
@@ -43,6 +43,52 @@ def _key(pointer: Any) -> int:
 
 def _timeout(ms: int) -> float:
     return float("inf") if ms == INFINITE else ms / 1000.0
+
+
+def _namespace(pointer: Any) -> str:
+    """The namespace of a *InNamespace call; the plain calls use the default one ("")."""
+    return "" if pointer is None else str(ffi.string(pointer))
+
+
+#: HCS_OPERATION_TYPE -> the schema's OperationType name (OperationInfo.Operation).
+_OPERATION_NAMES = {
+    handles.OP_CREATE: "Construct",
+    handles.OP_START: "Start",
+    handles.OP_SHUTDOWN: "Shutdown",
+    handles.OP_PAUSE: "Pause",
+    handles.OP_RESUME: "Resume",
+    handles.OP_SAVE: "Save",
+    handles.OP_TERMINATE: "Terminate",
+    handles.OP_MODIFY: "Modify",
+    handles.OP_GET_PROPERTIES: "GetProperties",
+    handles.OP_CREATE_PROCESS: "ExecuteProcess",
+    handles.OP_SIGNAL_PROCESS: "SignalProcess",
+    handles.OP_GET_PROCESS_INFO: "GetProcessInfo",
+    handles.OP_GET_PROCESS_PROPERTIES: "GetProperties",
+    handles.OP_MODIFY_PROCESS: "ModifyProcess",
+    handles.OP_CRASH: "Crash",
+}
+
+
+def _rfc3339(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
+        f".{int((seconds % 1) * 1_000_000):06d}Z"
+    )
+
+
+def _operation_info(op: handles.Operation) -> dict[str, Any]:
+    """OperationInfo of an operation's current (or last) use; "Resources" is the emulator's
+    own addition listing HcsAddResourceToOperation records."""
+    info: dict[str, Any] = {"Operation": _OPERATION_NAMES.get(op.type, "None")}
+    if op.started is not None:
+        info["StartTimestamp"] = _rfc3339(op.started)
+    if op.state == "done" and op.ended is not None:
+        info["EndTimestamp"] = _rfc3339(op.ended)
+        if op.result != hr.S_OK:
+            info["FailureInfo"] = {"Result": hr.to_signed(op.result)}
+    if op.resources:
+        info["Resources"] = [dict(r) for r in op.resources]
+    return info
 
 
 class Client:
@@ -69,7 +115,7 @@ class Client:
         with self._lock:
             callbacks = sum(
                 1 for t in [*self.systems.values(), *self.processes.values()] if t.callback
-            ) + sum(1 for o in self.operations.values() if o.callback is not None)
+            ) + sum(1 for o in self.operations.values() if o.has_callback())
             return {
                 "operations": len(self.operations),
                 "systems": len(self.systems),
@@ -147,6 +193,67 @@ class Client:
         with self._lock:
             self.operations[op.key] = op
         return ffi.cast("HCS_OPERATION", op.key)
+
+    def create_operation_with_notifications(self, options: int, context: Any, callback: Any) -> Any:
+        """An operation whose completion is reported to an HCS_EVENT_CALLBACK as
+        HcsEventOperationCallback; with HcsOperationOptionProgressUpdate it also gets
+        HcsEventGroupOperationInfo events (an OperationInfo document) when the request is
+        accepted and when it finishes."""
+        op = handles.Operation(
+            key=handles.new_key(),
+            context=ffi.cast("void *", context),
+            callback=None,
+            event_callback=None if callback == ffi.NULL else callback,
+            event_options=int(options),
+        )
+        with self._lock:
+            self.operations[op.key] = op
+        return ffi.cast("HCS_OPERATION", op.key)
+
+    def add_resource(self, handle: Any, kind: int, uri: Any, resource: Any) -> int:
+        """HcsAddResourceToOperation: recorded on the operation (listed by
+        HcsGetOperationProperties); File and Socket handles must be open descriptors."""
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        if not 0 <= int(kind) < len(handles.RESOURCE_TYPES) or uri == ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
+        text = str(ffi.string(uri))
+        if not text.startswith("hcs:/") or len(text) <= len("hcs:/"):
+            return _signed(hr.E_INVALIDARG)
+        name = handles.RESOURCE_TYPES[int(kind)]
+        if name in ("File", "Socket"):
+            try:
+                os.fstat(_key(resource))
+            except (OSError, OverflowError):
+                return _signed(hr.E_HANDLE)
+        with self._lock:
+            if op.state == "pending":
+                return _signed(hr.HCS_E_OPERATION_ALREADY_STARTED)
+            op.resources.append({"Type": name, "Uri": text})
+        return hr.S_OK
+
+    def operation_properties(self, handle: Any, options: Any, out: Any) -> int:
+        """HcsGetOperationProperties: an OperationInfo document (schema 2.6) with real
+        timestamps; ``options`` must be NULL or an empty object."""
+        op = self._op(handle)
+        if op is None:
+            return _signed(hr.E_HANDLE)
+        if out == ffi.NULL:
+            return _signed(hr.E_POINTER)
+        text = _text(options)
+        try:
+            parsed = json.loads(text) if text and text.strip() else {}
+        except json.JSONDecodeError:
+            parsed = None
+        if parsed != {}:
+            message = "operation property options must be empty (at $)"
+            self.allocator.store(out, documents.result_error(hr.HCS_E_INVALID_JSON, message))
+            return _signed(hr.HCS_E_INVALID_JSON)
+        with self._lock:
+            info = _operation_info(op)
+        self.allocator.store(out, json.dumps(info))
+        return hr.S_OK
 
     def close_operation(self, handle: Any) -> None:
         with self._lock:
@@ -273,7 +380,7 @@ class Client:
                 return None, _signed(hr.HCS_E_OPERATION_ALREADY_STARTED), None
             if (
                 target is not None
-                and op.callback is not None
+                and op.has_callback()
                 and target.options & handles.OPTION_ENABLE_OPERATION_CALLBACKS
             ):
                 return None, _signed(hr.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET), None
@@ -282,12 +389,36 @@ class Client:
             op.generation += 1
             op.type, op.state, op.result, op.document, op.info = kind, "pending", 0, None, None
             op.done = threading.Event()
+            op.started, op.ended = time.time(), None
             op.system_key = op.process_key = None
             if target is not None and target.pid is None:
                 op.system_key = target.key
             elif target is not None:
                 op.process_key = target.key
+            self._post_progress(op)
         return op, hr.S_OK, fault
+
+    def _post_progress(self, op: handles.Operation) -> None:
+        """HcsEventGroupOperationInfo to an operation created with ProgressUpdate."""
+        if op.event_callback is None or not (
+            op.event_options & handles.OPERATION_OPTION_PROGRESS_UPDATE
+        ):
+            return
+        self._post_operation_event(op, handles.EVENT_GROUP_OPERATION_INFO, _operation_info(op))
+
+    def _post_operation_event(self, op: handles.Operation, kind: int, data: Any) -> None:
+        callback, generation = op.event_callback, op.generation
+        text = None if data is None else json.dumps(data)
+
+        def deliver() -> None:
+            event = ffi.new("HCS_EVENT *")
+            keep = ffi.new("WCHAR[]", text) if text is not None else ffi.NULL
+            event.Type = kind
+            event.EventData = keep
+            event.Operation = ffi.cast("HCS_OPERATION", op.key)
+            callback(event, op.context)
+
+        self.dispatcher.post(op.key, lambda: not op.closed and op.generation == generation, deliver)
 
     def _send(
         self,
@@ -365,6 +496,7 @@ class Client:
                 for fd in fds:
                     os.close(fd)
             op.state = "done"
+            op.ended = time.time()
             op.done.set()
             if op.closed:
                 if op.info is not None:
@@ -372,12 +504,16 @@ class Client:
                 return
             callback = op.callback
             via_event = (
-                callback is None
+                not op.has_callback()
                 and target is not None
                 and target.callback is not None
                 and target.options & handles.OPTION_ENABLE_OPERATION_CALLBACKS
             )
-        if callback is not None:
+        if op.event_callback is not None:
+            with self._lock:
+                self._post_progress(op)
+                self._post_operation_event(op, handles.EVENT_OPERATION_CALLBACK, None)
+        elif callback is not None:
             handle = ffi.cast("HCS_OPERATION", op.key)
             self.dispatcher.post(
                 op.key,
@@ -395,33 +531,61 @@ class Client:
         with self._lock:
             return self.systems.get(_key(handle)) if handle != ffi.NULL else None
 
-    def enumerate(self, query: Any, operation: Any) -> int:
+    def enumerate(self, query: Any, operation: Any, namespace: Any = None) -> int:
+        """HcsEnumerateComputeSystems[InNamespace]: the plain call sees the default namespace."""
+        if namespace == ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
         op, code, fault = self._begin(
             operation, handles.OP_ENUMERATE, None, "HcsEnumerateComputeSystems"
         )
         if op is None:
             return code
-        self._send(op, {"op": "enumerate", "doc": _text(query)}, fault, None)
+        message = {"op": "enumerate", "doc": _text(query), "ns": _namespace(namespace)}
+        self._send(op, message, fault, None)
         return hr.S_OK
 
     def create_system(self, sid: Any, config: Any, operation: Any, sd: Any, out: Any) -> int:
-        if ffi.NULL in (sid, config, out) or sd != ffi.NULL:
+        if sd != ffi.NULL:
             return _signed(hr.E_INVALIDARG)
+        return self.create_system_in_namespace(None, sid, config, operation, ffi.NULL, out)
+
+    def create_system_in_namespace(  # noqa: PLR0917 - the C signature's six arguments
+        self, namespace: Any, sid: Any, config: Any, operation: Any, options: Any, out: Any
+    ) -> int:
+        """Create in a namespace; HCS_CREATE_OPTIONS_1 registers the event callback together
+        with the creation, so not even an early exit can be missed."""
+        if ffi.NULL in (sid, config, out) or namespace == ffi.NULL:
+            return _signed(hr.E_INVALIDARG)
+        create_options = None
+        if options != ffi.NULL:
+            create_options = ffi.cast("HCS_CREATE_OPTIONS_1 *", options)
+            if int(create_options.Version) != handles.CREATE_OPTIONS_1:
+                return _signed(hr.E_INVALIDARG)
         system_id = str(ffi.string(sid))
         op, code, fault = self._begin(operation, handles.OP_CREATE, None, "HcsCreateComputeSystem")
         if op is None:
             return code
         target = handles.EventTarget(key=handles.new_key(), system_id=system_id)
+        if create_options is not None and create_options.Callback != ffi.NULL:
+            target.callback = create_options.Callback
+            target.options = int(create_options.CallbackOptions)
+            target.context = ffi.cast("void *", create_options.CallbackContext)
         with self._lock:
             self.systems[target.key] = target
             op.system_key = target.key
         out[0] = ffi.cast("HCS_SYSTEM", target.key)
-        message = {"op": "create", "h": target.key, "sid": system_id, "doc": _text(config)}
+        message = {
+            "op": "create",
+            "h": target.key,
+            "sid": system_id,
+            "doc": _text(config),
+            "ns": _namespace(namespace),
+        }
         self._send(op, message, fault, target)
         return hr.S_OK
 
-    def open_system(self, sid: Any, access: int, out: Any) -> int:
-        if ffi.NULL in (sid, out):
+    def open_system(self, sid: Any, access: int, out: Any, namespace: Any = None) -> int:
+        if ffi.NULL in (sid, out) or namespace == ffi.NULL:
             return _signed(hr.E_INVALIDARG)
         if self.connection.disconnected:
             return _signed(hr.HCS_E_SERVICE_DISCONNECT)
@@ -430,7 +594,8 @@ class Client:
             return _signed(fault.hresult)
         system_id = str(ffi.string(sid))
         target = handles.EventTarget(key=handles.new_key(), system_id=system_id)
-        reply, _fds = self.connection.call({"op": "open", "h": target.key, "sid": system_id})
+        message = {"op": "open", "h": target.key, "sid": system_id, "ns": _namespace(namespace)}
+        reply, _fds = self.connection.call(message)
         if reply["hr"] != hr.S_OK:
             return _signed(int(reply["hr"]))
         with self._lock:
@@ -495,23 +660,45 @@ class Client:
         self.allocator.store(out, reply.get("doc"))
         return _signed(int(reply["hr"]))
 
+    def _service_call(self, message: dict[str, Any], out: Any) -> int:
+        """A synchronous service-wide request whose document (result or ResultError) goes to
+        ``out``."""
+        if self.connection.disconnected:
+            self.allocator.store(out, None)
+            return _signed(hr.HCS_E_SERVICE_DISCONNECT)
+        reply, _fds = self.connection.call(message)
+        self.allocator.store(out, reply.get("doc"))
+        return _signed(int(reply["hr"]))
+
     def service_properties(self, query: Any, out: Any) -> int:
         if out == ffi.NULL:
             return _signed(hr.E_POINTER)
-        text = _text(query)
+        return self._service_call({"op": "service_properties", "doc": _text(query)}, out)
+
+    def modify_service_settings(self, settings: Any, out: Any) -> int:
+        if settings == ffi.NULL:
+            self.allocator.store(out, None)
+            return _signed(hr.E_INVALIDARG)
+        return self._service_call({"op": "modify_service", "doc": _text(settings)}, out)
+
+    def processor_compatibility(self, path: Any, out: Any) -> int:
+        """HcsGetProcessorCompatibilityFromSavedState: read the processor requirements a Save
+        ToFile recorded (see systems.py ``save``)."""
+        if out == ffi.NULL:
+            return _signed(hr.E_POINTER)
+        out[0] = ffi.NULL
+        if path == ffi.NULL or not str(ffi.string(path)):
+            return _signed(hr.E_INVALIDARG)
         try:
-            doc = json.loads(text) if text else {}
-        except json.JSONDecodeError:
-            self.allocator.store(out, None)
-            return _signed(hr.HCS_E_INVALID_JSON)
-        types = doc.get("PropertyTypes", ["Basic"]) if isinstance(doc, dict) else None
-        if types is None:
-            self.allocator.store(out, None)
-            return _signed(hr.HCS_E_INVALID_JSON)
-        props = [
-            {"SupportedSchemaVersions": SUPPORTED_SCHEMA_VERSIONS} for t in types if t == "Basic"
-        ]
-        self.allocator.store(out, json.dumps({"Properties": props}))
+            with open(str(ffi.string(path)), encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return _signed(hr.ERROR_FILE_NOT_FOUND)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return _signed(hr.ERROR_INVALID_DATA)
+        if not isinstance(saved, dict) or saved.get("Format") != documents.SAVED_STATE_FORMAT:
+            return _signed(hr.ERROR_INVALID_DATA)
+        out[0] = self.allocator.string(json.dumps(saved.get("ProcessorRequirements", {})))
         return hr.S_OK
 
     # -- processes -------------------------------------------------------------------------

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from pyhcs import hresult as hr
 from pyhcs import schema
 from pyhcs.errors import InvalidJsonError
 from pyhcs.schema import HcsModel
+
+#: The schema the emulator validates against is Windows 11 21H2's: schema 2.6 (x.y covers
+#: x.0 .. x.y; schema 1.x is not spoken).
+SUPPORTED_SCHEMA_VERSIONS: Final = ({"Major": 2, "Minor": 6},)
+#: The "Format" marker of the emulator's saved-state files (written by Save ToFile).
+SAVED_STATE_FORMAT: Final = "pyhcs-emulator-saved-state/1"
+
+
+def check_schema_version(doc: dict[str, Any]) -> None:
+    """A document declaring a SchemaVersion the service does not speak is refused."""
+    version = doc.get("SchemaVersion")
+    if not isinstance(version, dict):
+        return
+    major, minor = version.get("Major", 2), version.get("Minor", 0)
+    if not any(major == v["Major"] and minor <= v["Minor"] for v in SUPPORTED_SCHEMA_VERSIONS):
+        raise InvalidJsonError(
+            f"schema version {major}.{minor} is not supported (supported: 2.0 .. 2.6)",
+            json_path="$.SchemaVersion",
+        )
 
 
 def parse_object(text: str | None, *, allow_empty: bool = True) -> dict[str, Any]:

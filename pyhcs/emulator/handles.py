@@ -23,13 +23,21 @@ OP_NONE = -1
 OP_ENUMERATE, OP_CREATE, OP_START, OP_SHUTDOWN, OP_PAUSE, OP_RESUME, OP_SAVE = 0, 1, 2, 3, 4, 5, 6
 OP_TERMINATE, OP_MODIFY, OP_GET_PROPERTIES, OP_CREATE_PROCESS, OP_SIGNAL_PROCESS = 7, 8, 9, 10, 11
 OP_GET_PROCESS_INFO, OP_GET_PROCESS_PROPERTIES, OP_MODIFY_PROCESS, OP_CRASH = 12, 13, 14, 15
+OP_LIVE_MIGRATION = 19
 
 # HCS_EVENT_TYPE / HCS_EVENT_OPTIONS values.
 EVENT_SYSTEM_EXITED = 0x1
 EVENT_PROCESS_EXITED = 0x10000
 EVENT_OPERATION_CALLBACK = 0x1000000
 EVENT_SERVICE_DISCONNECT = 0x2000000
+EVENT_GROUP_OPERATION_INFO = -0x3FFFFFFF  # 0xC0000001 as the C enum holds it
 OPTION_ENABLE_OPERATION_CALLBACKS = 1
+# HCS_OPERATION_OPTIONS.
+OPERATION_OPTION_PROGRESS_UPDATE = 1
+# HCS_RESOURCE_TYPE names, by value.
+RESOURCE_TYPES = ("None", "File", "Job", "ComObject", "Socket")
+# HCS_CREATE_OPTIONS.
+CREATE_OPTIONS_1 = 0x10000
 
 
 def new_key() -> int:
@@ -71,6 +79,16 @@ class Operation:
     closed: bool = False
     generation: int = 0
     done: threading.Event = field(default_factory=threading.Event)
+    #: HcsCreateOperationWithNotifications: an HCS_EVENT_CALLBACK and its options.
+    event_callback: Any = None
+    event_options: int = 0
+    #: HcsAddResourceToOperation records ({"Type", "Uri"}).
+    resources: list[dict[str, str]] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+
+    def has_callback(self) -> bool:
+        return self.callback is not None or self.event_callback is not None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from pyhcs import hresult as hr
 from pyhcs.emulator import protocol
+from pyhcs.emulator.host import HostSettings
 from pyhcs.emulator.systems import Registry, RequestFailedError
 
 SOCKET_NAME: Final = "service.sock"
@@ -117,6 +118,7 @@ class Service:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir
         self.registry = Registry(state_dir)
+        self.host = HostSettings()
         self.sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
@@ -127,19 +129,22 @@ class Service:
             "hello": lambda s, m: (hr.S_OK, None),
             "status": self._status,
             "stop_service": self._stop_request,
-            "create": lambda s, m: self.registry.create(s, m["h"], m["sid"], m.get("doc")),
-            "open": lambda s, m: self.registry.open(s, m["h"], m["sid"]),
+            "create": lambda s, m: self.registry.create(
+                s, m["h"], m["sid"], m.get("doc"), m.get("ns", "")
+            ),
+            "open": lambda s, m: self.registry.open(s, m["h"], m["sid"], m.get("ns", "")),
             "close": self._close,
             "start": lambda s, m: self.registry.start(s, m["h"]),
             "shutdown": lambda s, m: self.registry.shutdown(s, m["h"], False),
             "terminate": lambda s, m: self.registry.shutdown(s, m["h"], True),
             "pause": lambda s, m: self.registry.pause(s, m["h"], False),
             "resume": lambda s, m: self.registry.pause(s, m["h"], True),
-            "save": lambda s, m: self.registry.save(s, m["h"]),
+            "save": lambda s, m: self.registry.save(s, m["h"], m.get("doc")),
             "crash": lambda s, m: self.registry.crash(s, m["h"]),
             "modify": lambda s, m: self.registry.modify(s, m["h"], m.get("doc")),
             "properties": lambda s, m: self.registry.properties(s, m["h"], m.get("doc")),
-            "enumerate": lambda s, m: self.registry.enumerate(m.get("doc")),
+            "enumerate": lambda s, m: self.registry.enumerate(m.get("doc"), m.get("ns", "")),
+            "live_migration": lambda s, m: self.registry.live_migration(s, m["h"], m.get("doc")),
             "wait_exit": lambda s, m: self.registry.wait_exit(s, m["h"], m.get("timeout")),
             "create_process": self._create_process,
             "open_process": lambda s, m: self.registry.open_process(s, m["h"], m["p"], m["pid"]),
@@ -149,6 +154,8 @@ class Service:
             "process_properties": lambda s, m: self.registry.process_properties(s, m["p"]),
             "modify_process": lambda s, m: self.registry.modify_process(s, m["p"], m.get("doc")),
             "process_info": self._process_info,
+            "service_properties": lambda s, m: (hr.S_OK, self.host.properties(m.get("doc"))),
+            "modify_service": self._modify_service,
             "wait_process_exit": lambda s, m: self.registry.wait_process_exit(
                 s, m["p"], m.get("timeout")
             ),
@@ -177,6 +184,10 @@ class Service:
     def _process_info(self, session: Session, message: dict[str, Any]) -> Any:
         (code, doc), process, fds = self.registry.process_info(session, message["p"])
         return code, doc, {"pid": process.pid, **fds}
+
+    def _modify_service(self, session: Session, message: dict[str, Any]) -> Any:
+        self.host.modify(message.get("doc"))
+        return hr.S_OK, None
 
     def _status(self, session: Session, message: dict[str, Any]) -> Any:
         with self.registry.lock:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import documents, properties
+from pyhcs.emulator import cpus, documents, properties
 from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.errors import InvalidJsonError
 
@@ -44,6 +44,20 @@ class RequestFailedError(Exception):
 Result = tuple[int, str | None]
 
 
+def request_document(
+    text: str | None, detail: str, *, kind: str | None = None, allow_empty: bool = True
+) -> dict[str, Any]:
+    """Parse (and with ``kind``, strictly validate) a request's JSON document; a bad one fails
+    the request with HCS_E_INVALID_JSON naming the JSON path, before anything changes."""
+    try:
+        doc = documents.parse_object(text, allow_empty=allow_empty)
+        if kind is not None:
+            documents.validate(kind, doc)
+    except InvalidJsonError as exc:
+        raise RequestFailedError(hr.HCS_E_INVALID_JSON, documents.describe(exc), detail) from exc
+    return doc
+
+
 class System:
     """One compute system and everything the service knows about it."""
 
@@ -65,6 +79,7 @@ class System:
         self.exited = threading.Event()
         self.start_time = 0.0
         self.runtime_id = str(uuid.uuid4())
+        self.namespace = ""
 
     def basic(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -157,11 +172,13 @@ class Registry:
 
     # -- systems ---------------------------------------------------------------------------
 
-    def create(self, peer: Peer, key: int, system_id: str, text: str | None) -> Result:
+    def create(
+        self, peer: Peer, key: int, system_id: str, text: str | None, namespace: str = ""
+    ) -> Result:
         """Create a system; the handle exists even if creation fails (the caller closes it)."""
+        doc = request_document(text, "Construct", kind="ComputeSystem", allow_empty=False)
         try:
-            doc = documents.parse_object(text, allow_empty=False)
-            documents.validate("ComputeSystem", doc)
+            documents.check_schema_version(doc)
         except InvalidJsonError as exc:
             raise RequestFailedError(
                 hr.HCS_E_INVALID_JSON, documents.describe(exc), "Construct"
@@ -183,16 +200,19 @@ class Registry:
             root = self.state_dir / "systems" / _safe(system_id) / "root"
             root.mkdir(parents=True, exist_ok=True)
             system = System(system_id, doc, root)
+            system.namespace = namespace
             if hosting is not None:
                 system.linux = self.systems[str(hosting)].linux  # a guest runs the VM's OS
             self.systems[system_id] = system
             self._add_handle(system, peer, key)
         return hr.S_OK, None
 
-    def open(self, peer: Peer, key: int, system_id: str) -> Result:
+    def open(self, peer: Peer, key: int, system_id: str, namespace: str = "") -> Result:
+        """Open by id within a namespace (ids are unique service-wide, visible per
+        namespace)."""
         with self.lock:
             system = self.systems.get(system_id)
-            if system is None:
+            if system is None or system.namespace != namespace:
                 raise RequestFailedError(hr.HCS_E_SYSTEM_NOT_FOUND)
             self._add_handle(system, peer, key)
         return hr.S_OK, None
@@ -252,7 +272,11 @@ class Registry:
         self.stop(system, "UnexpectedExit", "UnexpectedExit", "GuestOS")
         return hr.S_OK, None
 
-    def save(self, peer: Peer, key: int) -> Result:
+    def save(self, peer: Peer, key: int, text: str | None) -> Result:
+        """Save a paused VM. ToFile with SaveStateFilePath writes the emulator's saved-state
+        file (the document and the host's processor requirements, as JSON); AsTemplate turns
+        the system into a template (State SavedAsTemplate). The system stays paused."""
+        options = request_document(text, "Save", kind="SaveOptions")
         with self.lock:
             system = self._system_of(peer, key)
             if system.state == "Stopped":
@@ -261,7 +285,40 @@ class Registry:
                 raise RequestFailedError(hr.ERROR_NOT_SUPPORTED, None, "Save")
             if system.state != "Paused":
                 raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "Save")
+            saved = {
+                "Format": documents.SAVED_STATE_FORMAT,
+                "SystemId": system.id,
+                "Document": system.doc,
+                "ProcessorRequirements": cpus.requirements(),
+            }
+            if options.get("SaveType") == "AsTemplate":
+                system.state = "SavedAsTemplate"
+        path = options.get("SaveStateFilePath")
+        if options.get("SaveType", "ToFile") == "ToFile" and path:
+            try:
+                with open(str(path), "x", encoding="utf-8") as f:
+                    json.dump(saved, f)
+            except FileExistsError as exc:
+                raise RequestFailedError(
+                    hr.ERROR_ALREADY_EXISTS, f"{path} exists already", "Save"
+                ) from exc
+            except OSError as exc:
+                raise RequestFailedError(
+                    hr.ERROR_PATH_NOT_FOUND, f"{path}: {exc.strerror}", "Save"
+                ) from exc
         return hr.S_OK, None
+
+    def live_migration(self, peer: Peer, key: int, text: str | None) -> Result:
+        """The four live-migration calls: undocumented, and not emulated (HCS-REFERENCE §1.2
+        leaves them out of the v1 emulator): a typed refusal after the usual checks."""
+        request_document(text, "LiveMigration")
+        with self.lock:
+            system = self._system_of(peer, key)
+            if system.state == "Stopped" or system.stopping:
+                raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, "LiveMigration")
+        raise RequestFailedError(
+            hr.ERROR_NOT_SUPPORTED, "live migration is not emulated", "LiveMigration"
+        )
 
     def shutdown(self, peer: Peer, key: int, forced: bool) -> Result:
         detail = "Terminate" if forced else "Shutdown"
@@ -305,13 +362,7 @@ class Registry:
     def modify(self, peer: Peer, key: int, text: str | None) -> Result:
         """ModifySettingRequest: the change is applied to the system's document, so later
         properties and processes see it (mapped directories, memory, processor, VM devices)."""
-        try:
-            request = documents.parse_object(text, allow_empty=False)
-            documents.validate("ModifySettingRequest", request)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Modify"
-            ) from exc
+        request = request_document(text, "Modify", kind="ModifySettingRequest", allow_empty=False)
         path = request.get("ResourcePath")
         kind = request.get("RequestType", "Update")
         with self.lock:
@@ -355,13 +406,8 @@ class Registry:
             raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
         return hr.S_OK, system.exit_status
 
-    def enumerate(self, query: str | None) -> Result:
-        try:
-            doc = documents.parse_object(query)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Invalid"
-            ) from exc
+    def enumerate(self, query: str | None, namespace: str = "") -> Result:
+        doc = request_document(query, "Invalid")
         filters: dict[str, Callable[[System], str]] = {
             "Ids": lambda s: s.id,
             "Names": lambda s: s.id,
@@ -371,7 +417,7 @@ class Registry:
         with self.lock:
             out = []
             for system in self.systems.values():
-                if all(
+                if system.namespace == namespace and all(
                     not doc.get(name) or get(system) in doc[name] for name, get in filters.items()
                 ):
                     out.append(system.basic())
@@ -382,13 +428,9 @@ class Registry:
     def create_process(
         self, peer: Peer, key: int, pkey: int, text: str | None
     ) -> tuple[Result, HostProcess, dict[str, int | None]]:
-        try:
-            params = documents.parse_object(text, allow_empty=False)
-            documents.validate("ProcessParameters", params)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "ExecuteProcess"
-            ) from exc
+        params = request_document(
+            text, "ExecuteProcess", kind="ProcessParameters", allow_empty=False
+        )
         with self.lock:
             system = self._system_of(peer, key)
             if system.state != "Running" or system.stopping:
@@ -454,12 +496,7 @@ class Registry:
         return hr.S_OK, None
 
     def signal_process(self, peer: Peer, pkey: int, text: str | None) -> Result:
-        try:
-            doc = documents.parse_object(text)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "SignalProcess"
-            ) from exc
+        doc = request_document(text, "SignalProcess")
         system, process = self._process_of(peer, pkey)
         if process.exit_code is not None:
             raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "SignalProcess")
@@ -480,12 +517,7 @@ class Registry:
         return hr.S_OK, documents.process_status(process.pid, process.exit_code)
 
     def modify_process(self, peer: Peer, pkey: int, text: str | None) -> Result:
-        try:
-            doc = documents.parse_object(text, allow_empty=False)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "ModifyProcess"
-            ) from exc
+        doc = request_document(text, "ModifyProcess", allow_empty=False)
         _system, process = self._process_of(peer, pkey)
         if process.exit_code is not None:
             raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "ModifyProcess")

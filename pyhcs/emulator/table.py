@@ -54,10 +54,16 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
             o, t, i, d, wants_info=True
         ),
         "HcsCancelOperation": ops.cancel,
+        "HcsCreateOperationWithNotifications": ops.create_operation_with_notifications,
+        "HcsAddResourceToOperation": ops.add_resource,
+        "HcsGetOperationProperties": ops.operation_properties,
         # compute systems
         "HcsEnumerateComputeSystems": c.enumerate,
         "HcsCreateComputeSystem": c.create_system,
         "HcsOpenComputeSystem": c.open_system,
+        "HcsEnumerateComputeSystemsInNamespace": lambda ns, q, o: c.enumerate(q, o, ns),
+        "HcsCreateComputeSystemInNamespace": c.create_system_in_namespace,
+        "HcsOpenComputeSystemInNamespace": lambda ns, i, a, out: c.open_system(i, a, out, ns),
         "HcsCloseComputeSystem": c.close_system,
         "HcsStartComputeSystem": sys_op(handles.OP_START, "start", "HcsStartComputeSystem"),
         "HcsShutDownComputeSystem": sys_op(
@@ -81,6 +87,17 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         ),
         "HcsWaitForComputeSystemExit": lambda s, t, r: c.wait_exit(c.systems, s, t, r),
         "HcsGetServiceProperties": c.service_properties,
+        "HcsModifyServiceSettings": c.modify_service_settings,
+        "HcsGetProcessorCompatibilityFromSavedState": c.processor_compatibility,
+        **{
+            name: sys_op(handles.OP_LIVE_MIGRATION, "live_migration", name)
+            for name in (
+                "HcsInitializeLiveMigrationOnSource",
+                "HcsStartLiveMigrationOnSource",
+                "HcsStartLiveMigrationTransfer",
+                "HcsFinalizeLiveMigration",
+            )
+        },
         # processes
         "HcsCreateProcess": c.create_process,
         "HcsOpenProcess": c.open_process,

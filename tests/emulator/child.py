@@ -68,6 +68,17 @@ def main(argv: list[str]) -> int:
         data = events.wait_for(0x1)
         table.HcsCloseComputeSystem(system)
         result = {"open": code, "terminate": term, "exit": json.loads(data or "{}")}
+    elif command == "open-in-namespace":  # argv: namespace, system id
+        out = ffi.new("HCS_SYSTEM *")
+        code = u32(table.HcsOpenComputeSystemInNamespace(system_id, argv[2], 0x10000000, out))
+        props = c.properties(out[0]) if code == 0 else {}
+        if code == 0:
+            table.HcsCloseComputeSystem(out[0])
+        result = {"open": code, "id": props.get("Id")}
+    elif command == "service-properties":  # argv: property type
+        out = ffi.new("PWSTR *")
+        code = u32(table.HcsGetServiceProperties(json.dumps({"PropertyTypes": [system_id]}), out))
+        result = json.loads(c.take(out) or "{}")
     elif command == "hold":
         doc = dict(CONTAINER, ShouldTerminateOnLastHandleClosed=True)
         system, code, _ = c.create(system_id, doc)
