@@ -89,7 +89,15 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
             )
     if (dest / "Files").is_dir():
         _prune(dest / "Files", created)
-    (dest / "tombstones.txt").write_text("\ufeffVersion 1.0\n", encoding="utf-8")
+    # A parent's file deleted in the container is a deletion of the layer: a tombstone.
+    deleted = sorted(rel for rel in record if not (src / "Files" / rel).exists())
+    _write_tombstones(dest, deleted)
+
+
+def _write_tombstones(dest: Path, deleted: list[str]) -> None:
+    """tombstones.txt of the transport format: BOM, ``Version 1.0``, one ``\\path`` a line."""
+    lines = ["Version 1.0", *("\\" + rel.replace("/", "\\") for rel in deleted)]
+    (dest / "tombstones.txt").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def destroy_layer(layer: str) -> None:
@@ -157,15 +165,12 @@ def _stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def attach_filter(layer: str, layer_data: str | None) -> None:
-    path = Path(layer)
-    _require_dir(path / "Files")
-    if (path / ATTACH_RECORD).exists():
-        raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{path} is already attached")
-    files = path / "Files"
+def _union_into(files: Path, parents: list[Path], record: Path) -> None:
+    """Copy the union of ``parents`` (top-most first: the first copy of a path wins, and
+    what ``files`` already holds wins over all) into ``files``; remember what was copied."""
     copied: dict[str, list[int]] = {}
     created_dirs: list[str] = []
-    for parent in _layers(layer_data):  # top-most first: the first copy of a path wins
+    for parent in parents:
         base = parent / "Files"
         for directory, _dirs, names in os.walk(base):
             rel_dir = Path(directory).relative_to(base)
@@ -178,17 +183,183 @@ def attach_filter(layer: str, layer_data: str | None) -> None:
                     continue
                 shutil.copy2(Path(directory) / name, target, follow_symlinks=False)
                 copied[str(rel_dir / name)] = _stamp(target)
-    (path / ATTACH_RECORD).write_text(json.dumps({"files": copied, "dirs": created_dirs}))
+    record.write_text(json.dumps({"files": copied, "dirs": created_dirs}))
+
+
+def _undo_union(files: Path, record: Path) -> None:
+    """Remove what ``_union_into`` copied and is still unchanged (changes are the layer's)."""
+    loaded: dict[str, Any] = json.loads(record.read_text())
+    for rel, stamp in dict(loaded["files"]).items():
+        target = files / rel
+        if target.is_file() and _stamp(target) == stamp:
+            target.unlink()
+    _prune(files, list(loaded["dirs"]))
+    record.unlink()
+
+
+def attach_filter(layer: str, layer_data: str | None) -> None:
+    path = Path(layer)
+    _require_dir(path / "Files")
+    if (path / ATTACH_RECORD).exists():
+        raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{path} is already attached")
+    _union_into(path / "Files", _layers(layer_data), path / ATTACH_RECORD)
 
 
 def detach_filter(layer: str) -> None:
     path = Path(layer)
-    record, created = _attach_record(path)
     if not (path / ATTACH_RECORD).exists():
         raise StorageError(hr.ERROR_NOT_FOUND, f"{path} is not attached")
-    for rel, stamp in record.items():
-        target = path / "Files" / rel
-        if target.is_file() and _stamp(target) == stamp:
-            target.unlink()
-    _prune(path / "Files", created)
-    (path / ATTACH_RECORD).unlink()
+    _undo_union(path / "Files", path / ATTACH_RECORD)
+
+
+# -- overlay filters on volumes ---------------------------------------------------------------
+
+OVERLAY_RECORD = ".pyhcs-overlay.json"
+FILTER_TYPES = ("WCIFS", "UnionFS")
+
+
+def _filter_type(layer_data: str | None) -> str:
+    try:
+        doc = json.loads(layer_data) if layer_data else {}
+    except json.JSONDecodeError as exc:
+        raise StorageError(hr.HCS_E_INVALID_JSON, f"LayerData: {exc.msg}") from exc
+    kind = doc.get("FilterType", "WCIFS") if isinstance(doc, dict) else None
+    if kind not in FILTER_TYPES:
+        raise StorageError(
+            hr.HCS_E_INVALID_JSON, f"LayerData.FilterType must be one of {FILTER_TYPES}"
+        )
+    return str(kind)
+
+
+def attach_overlay(volume: str, layer_data: str | None) -> None:
+    """Present the union of LayerData's layers at a volume mount point (a directory)."""
+    _filter_type(layer_data)
+    parents = _layers(layer_data)
+    path = Path(volume)
+    _require_dir(path)
+    if (path / OVERLAY_RECORD).exists():
+        raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{path} has an overlay attached")
+    _union_into(path, parents, path / OVERLAY_RECORD)
+
+
+def detach_overlay(volume: str, layer_data: str | None) -> None:
+    _filter_type(layer_data)
+    path = Path(volume)
+    if not (path / OVERLAY_RECORD).exists():
+        raise StorageError(hr.ERROR_NOT_FOUND, f"{path} has no overlay attached")
+    _undo_union(path, path / OVERLAY_RECORD)
+
+
+# -- legacy (mount path + hive folder) writable layers -------------------------------------------
+
+
+def initialize_legacy_writable_layer(
+    mount_path: str, folder_path: str, layer_data: str | None, options: str | None
+) -> None:
+    """The volume at ``mount_path`` shows the union of the parents; the hive deltas live in
+    ``folder_path``/Hives. ``options`` (paths to pre-expand) must be JSON when given."""
+    parents = _layers(layer_data)
+    if options:
+        try:
+            json.loads(options)
+        except json.JSONDecodeError as exc:
+            raise StorageError(hr.HCS_E_INVALID_JSON, f"options: {exc.msg}") from exc
+    mount, folder = Path(mount_path), Path(folder_path)
+    _require_dir(mount)
+    if (mount / OVERLAY_RECORD).exists():
+        raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{mount} is already initialised")
+    (folder / "Hives").mkdir(parents=True, exist_ok=True)
+    (folder / CHAIN).write_text(json.dumps([str(p) for p in parents]))
+    _union_into(mount, parents, mount / OVERLAY_RECORD)
+
+
+def export_legacy_writable_layer(
+    mount_path: str, folder_path: str, export: str, layer_data: str | None
+) -> None:
+    """Transport format of a legacy writable layer: what differs from the parents' union
+    (changed or new files) under Files/, deleted parent files in tombstones.txt."""
+    parents = _layers(layer_data)
+    mount, folder, dest = Path(mount_path), Path(folder_path), Path(export)
+    _require_dir(mount)
+    _require_dir(folder)
+    _require_dir(dest)
+    record_files: dict[str, list[int]] = {}
+    if (mount / OVERLAY_RECORD).exists():
+        record_files = dict(json.loads((mount / OVERLAY_RECORD).read_text())["files"])
+    lower: dict[str, Path] = {}
+    for parent in reversed(parents):  # base first, so the top-most layer's copy wins
+        base = parent / "Files"
+        for directory, _dirs, names in os.walk(base):
+            for name in names:
+                full = Path(directory) / name
+                lower[str(full.relative_to(base))] = full
+    (dest / "Files").mkdir(exist_ok=True)
+    for directory, _dirs, names in os.walk(mount):
+        for name in names:
+            full = Path(directory) / name
+            rel = str(full.relative_to(mount))
+            if rel == OVERLAY_RECORD:
+                continue
+            if rel in record_files and _stamp(full) == record_files[rel]:
+                continue  # an untouched copy of a parent's file
+            target = dest / "Files" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(full, target, follow_symlinks=False)
+    _write_tombstones(dest, sorted(rel for rel in lower if not (mount / rel).exists()))
+    if (folder / "Hives").is_dir():
+        shutil.copytree(folder / "Hives", dest / "Hives", dirs_exist_ok=True)
+
+
+# -- base OS volumes and VHDs ------------------------------------------------------------------
+
+VHD_MARK = b"pyhcs-emulated-vhd\n"
+
+
+def setup_base_os_volume(layer: str, volume: str, options: str | None) -> None:
+    """Like SetupBaseOSLayer, from an already mounted volume: its content becomes the layer's
+    Files/ (when the layer has none yet) before the base-layer files are created."""
+    path, source = Path(layer), Path(volume)
+    _require_dir(path)
+    _require_dir(source)
+    if not (path / "Files").is_dir():
+        shutil.copytree(source, path / "Files", symlinks=True)
+    setup_base_os_layer(layer, None, options)
+
+
+def _vhd_path(fd: int) -> Path:
+    try:
+        target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        is_file = os.path.isfile(target) and os.fstat(fd).st_size >= 0
+    except (OSError, OverflowError) as exc:
+        raise StorageError(hr.E_HANDLE, "the VHD handle is not an open file") from exc
+    if not is_file:
+        raise StorageError(hr.E_INVALIDARG, f"{target} is not a VHD file")
+    return target
+
+
+def _volume_of(vhd: Path) -> Path:
+    return vhd.with_name(vhd.name + ".volume")
+
+
+def format_writable_layer_vhd(fd: int) -> None:
+    """Format = give the VHD file an (emulated) NTFS volume: a directory beside the file,
+    recorded in the file itself, emptied if the VHD was formatted before."""
+    vhd = _vhd_path(fd)
+    volume = _volume_of(vhd)
+    if volume.exists():
+        shutil.rmtree(volume)
+    volume.mkdir()
+    with open(vhd, "wb") as f:
+        f.write(VHD_MARK + str(volume).encode() + b"\n")
+
+
+def layer_vhd_mount_path(fd: int) -> str:
+    """The mount path of a formatted VHD's volume (a host directory, with a trailing /)."""
+    vhd = _vhd_path(fd)
+    with open(vhd, "rb") as f:
+        head = f.read(len(VHD_MARK) + 4096)
+    if not head.startswith(VHD_MARK):
+        raise StorageError(hr.ERROR_NOT_FOUND, f"{vhd} has no volume (format it first)")
+    volume = Path(head[len(VHD_MARK) :].split(b"\n", 1)[0].decode())
+    _require_dir(volume)
+    return str(volume) + "/"

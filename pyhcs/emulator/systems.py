@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cpus, documents, properties
+from pyhcs.emulator import cpus, documents, mounts, properties
 from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
+from pyhcs.emulator.storage import ATTACH_RECORD
 from pyhcs.errors import InvalidJsonError
 
 #: Bound on how long stopping a system waits for its processes to be reaped.
@@ -80,6 +81,9 @@ class System:
         self.start_time = 0.0
         self.runtime_id = str(uuid.uuid4())
         self.namespace = ""
+        self.private_root = True
+        #: Mapped directories applied in the root: ContainerPath (lower case) -> link.
+        self.links: dict[str, Path] = {}
 
     def basic(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -159,7 +163,8 @@ class Registry:
             for k, (sid, _pid) in list(self.process_handles.items()):
                 if sid == system.id:
                     del self.process_handles[k]
-        shutil.rmtree(system.root.parent, ignore_errors=True)
+        if system.private_root:  # a root given by Container.Storage belongs to the caller
+            shutil.rmtree(system.root.parent, ignore_errors=True)
 
     def drop_peer(self, peer: Peer) -> None:
         """A client went away: close every handle it held (the last-handle rules apply)."""
@@ -197,9 +202,11 @@ class Registry:
                         f"hosting system {hosting!r} is not a VirtualMachine of this service",
                         "RegisterHostedSystem",
                     )
-            root = self.state_dir / "systems" / _safe(system_id) / "root"
+            storage_root = _storage_root(documents.container_body(doc))
+            root = storage_root or self.state_dir / "systems" / _safe(system_id) / "root"
             root.mkdir(parents=True, exist_ok=True)
             system = System(system_id, doc, root)
+            system.private_root = storage_root is None
             system.namespace = namespace
             if hosting is not None:
                 system.linux = self.systems[str(hosting)].linux  # a guest runs the VM's OS
@@ -229,6 +236,19 @@ class Registry:
                 raise RequestFailedError(
                     hr.HCS_E_INVALID_STATE, "the hosting VirtualMachine is not running", "Start"
                 )
+            body = documents.container_body(system.doc) if system.kind == "Container" else None
+            entries = list((body or {}).get("MappedDirectories") or [])
+            links: dict[str, Path] = {}
+            try:
+                for entry in entries:
+                    links[str(entry.get("ContainerPath", "")).lower()] = mounts.apply(
+                        system.root, entry
+                    )
+            except mounts.MountError as exc:
+                for link in links.values():
+                    mounts.remove(link)
+                raise RequestFailedError(exc.hresult, str(exc), "Start") from exc
+            system.links.update(links)
             system.state = "Running"
             system.start_time = time.time()
         return hr.S_OK, None
@@ -350,6 +370,9 @@ class Registry:
             process.done_reporting.wait(max(0.0, deadline - time.monotonic()))
         status = documents.system_exit_status(exit_type, detail, initiator)
         with self.lock:
+            for link in system.links.values():
+                mounts.remove(link)
+            system.links.clear()
             system.state = "Stopped"
             system.exit_type = exit_type
             system.exit_status = status
@@ -374,11 +397,34 @@ class Registry:
                     hr.ERROR_NOT_SUPPORTED, f"unsupported ResourcePath {path!r}", "Modify"
                 )
             parts = [p for p in path.split("/") if p]
+            settings = request.get("Settings")
+            mapped = parts == ["Container", "MappedDirectories"] and system.state == "Running"
+            link = self._map_change(system, kind, settings) if mapped else None
             try:
-                _apply(system.doc, parts, kind, request.get("Settings"))
+                _apply(system.doc, parts, kind, settings)
             except (KeyError, TypeError, ValueError) as exc:
+                if link is not None:
+                    mounts.remove(link)
                 raise RequestFailedError(hr.ERROR_NOT_FOUND, str(exc), "Modify") from exc
         return hr.S_OK, None
+
+    def _map_change(self, system: System, kind: str, settings: Any) -> Path | None:
+        """Apply an Add/Remove of a mapped directory to a running container's root; returns
+        the new link (so a failing document update can undo it)."""
+        key = str((settings or {}).get("ContainerPath", "")).lower()
+        if kind == "Remove":
+            old = system.links.pop(key, None)
+            if old is not None:
+                mounts.remove(old)
+            return None
+        if kind != "Add":
+            return None
+        try:
+            link = mounts.apply(system.root, settings)
+        except mounts.MountError as exc:
+            raise RequestFailedError(exc.hresult, str(exc), "Modify") from exc
+        system.links[key] = link
+        return link
 
     def properties(self, peer: Peer, key: int, query: str | None) -> Result:
         try:
@@ -435,6 +481,13 @@ class Registry:
             system = self._system_of(peer, key)
             if system.state != "Running" or system.stopping:
                 raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "ExecuteProcess")
+            hostname = ((documents.container_body(system.doc) or {}).get("GuestOs") or {}).get(
+                "HostName"
+            )
+            if hostname:  # what a Windows process reads its computer name from
+                environment = dict(params.get("Environment") or {})
+                environment.setdefault("COMPUTERNAME", str(hostname))
+                params = dict(params, Environment=environment)
             try:
                 process = HostProcess(params, system.root, system.linux, self._process_exited)
             except ProcessError as exc:
@@ -599,6 +652,31 @@ def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> N
 
 
 _LIST_LEAVES = frozenset({"MappedDirectories", "MappedPipes", "Shares", "Regions"})
+
+
+def _storage_root(body: dict[str, Any] | None) -> Path | None:
+    """A container's C:\\ from ``Storage.Path``: the volume or writable layer it names (a
+    layer's Files/). None without Storage. Raises RequestFailedError for a path that is not
+    there, or for a writable layer whose storage filter is not attached (hcsshim attaches
+    before it creates the container)."""
+    storage = (body or {}).get("Storage") or {}
+    path = storage.get("Path")
+    if not path:
+        return None
+    base = Path(str(path))
+    if not base.is_dir():
+        raise RequestFailedError(
+            hr.ERROR_PATH_NOT_FOUND, f"Storage.Path {path} is not a directory", "Construct"
+        )
+    if not (base / "Files").is_dir():
+        return base
+    if storage.get("Layers") and not (base / ATTACH_RECORD).exists():
+        raise RequestFailedError(
+            hr.HCS_E_INVALID_LAYER,
+            f"the storage filter is not attached to {path} (HcsAttachLayerStorageFilter)",
+            "Construct",
+        )
+    return base / "Files"
 
 
 def _boots_linux(doc: dict[str, Any]) -> bool:

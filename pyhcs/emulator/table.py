@@ -127,6 +127,15 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         "HcsInitializeWritableLayer": _storage(storage.initialize_writable_layer),
         "HcsAttachLayerStorageFilter": _storage(storage.attach_filter),
         "HcsDetachLayerStorageFilter": _storage(storage.detach_filter),
+        "HcsAttachOverlayFilter": _storage(storage.attach_overlay),
+        "HcsDetachOverlayFilter": _storage(storage.detach_overlay),
+        "HcsInitializeLegacyWritableLayer": _storage(storage.initialize_legacy_writable_layer),
+        "HcsExportLegacyWritableLayer": _storage(storage.export_legacy_writable_layer),
+        "HcsSetupBaseOSVolume": _storage(storage.setup_base_os_volume),
+        "HcsFormatWritableLayerVhd": _storage(
+            lambda vhd: storage.format_writable_layer_vhd(_fd(vhd))
+        ),
+        "HcsGetLayerVhdMountPath": lambda vhd, out: _vhd_mount_path(c, vhd, out),
         # utilities on the host filesystem
         "HcsCreateEmptyGuestStateFile": _storage(utilities.create_empty_file),
         "HcsCreateEmptyRuntimeStateFile": _storage(utilities.create_empty_file),
@@ -159,6 +168,23 @@ def _storage(function: Callable[..., None]) -> Callable[..., int]:
         return hr.S_OK
 
     return call
+
+
+def _fd(handle: Any) -> int:
+    return int(ffi.cast("uintptr_t", handle))
+
+
+def _vhd_mount_path(c: Client, vhd: Any, out: Any) -> int:
+    """HcsGetLayerVhdMountPath: the one storage call with a string out (caller frees it)."""
+    if out == ffi.NULL:
+        return hr.to_signed(hr.E_POINTER)
+    out[0] = ffi.NULL
+    try:
+        path = storage.layer_vhd_mount_path(_fd(vhd))
+    except storage.StorageError as exc:
+        return hr.to_signed(exc.hresult)
+    c.allocator.store(out, path)
+    return hr.S_OK
 
 
 def _is_wstr(value: Any) -> bool:
