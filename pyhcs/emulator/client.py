@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,10 @@ class Client:
         self.pipes: set[int] = set()
         self._delayed = 0
         self._delayed_cond = threading.Condition()
+        #: Other halves of the client (HCN) hook into events, disconnects and counters.
+        self.event_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.disconnect_hooks: list[Callable[[], None]] = []
+        self.counter_hooks: list[Callable[[], dict[str, int]]] = []
         self.connection = Connection(directory, self._on_event, self._on_disconnect)
 
     # -- diagnostics -----------------------------------------------------------------------
@@ -124,7 +129,7 @@ class Client:
                 "strings": self.allocator.live(),
                 "callbacks": callbacks,
                 "bad_frees": len(self.allocator.bad_frees),
-            }
+            } | {k: v for hook in self.counter_hooks for k, v in hook().items()}
 
     def close(self) -> None:
         self.connection.close()
@@ -148,6 +153,10 @@ class Client:
 
     def _on_event(self, message: dict[str, Any]) -> None:
         kind = message.get("ev")
+        hook = self.event_hooks.get(str(kind))
+        if hook is not None:
+            hook(message)
+            return
         with self._lock:
             if kind == "system_exited":
                 targets = [t for t in self.systems.values() if t.system_id == message["sys"]]
@@ -170,6 +179,8 @@ class Client:
                     self._post_event(target, code, target.exit_data, ffi.NULL)
 
     def _on_disconnect(self) -> None:
+        for hook in self.disconnect_hooks:
+            hook()
         with self._lock:
             for target in [*self.systems.values(), *self.processes.values()]:
                 if target.disconnected or target.closed:

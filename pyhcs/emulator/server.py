@@ -26,6 +26,7 @@ from typing import Any, Final
 from pyhcs import hresult as hr
 from pyhcs.emulator import protocol
 from pyhcs.emulator.host import HostSettings
+from pyhcs.emulator.network import NetworkRegistry
 from pyhcs.emulator.systems import Registry, RequestFailedError
 
 SOCKET_NAME: Final = "service.sock"
@@ -79,6 +80,7 @@ class Session:
             with self._send_lock:
                 self.alive = False
             self.service.registry.drop_peer(self)
+            self.service.network.drop_peer(self)
             self.service.forget(self)
             self.sock.close()
 
@@ -119,6 +121,7 @@ class Service:
         self.dir = state_dir
         self.registry = Registry(state_dir)
         self.host = HostSettings()
+        self.network = NetworkRegistry()
         self.sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
@@ -154,6 +157,7 @@ class Service:
             "process_properties": lambda s, m: self.registry.process_properties(s, m["p"]),
             "modify_process": lambda s, m: self.registry.modify_process(s, m["p"], m.get("doc")),
             "process_info": self._process_info,
+            "hcn": self.network.handle,
             "service_properties": lambda s, m: (hr.S_OK, self.host.properties(m.get("doc"))),
             "modify_service": self._modify_service,
             "wait_process_exit": lambda s, m: self.registry.wait_process_exit(

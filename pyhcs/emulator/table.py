@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import handles, storage, utilities
+from pyhcs.emulator import handles, hcn, storage, utilities
 from pyhcs.emulator.client import Client
 from pyhcs.raw import cdefs
 from pyhcs.raw.ffi import ffi
@@ -144,6 +144,8 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         "HcsGrantVmGroupAccess": _storage(utilities.grant_access),
         "HcsRevokeVmGroupAccess": _storage(utilities.grant_access),
         "HcsSubmitWerReport": _storage(utilities.submit_wer_report),
+        # computenetwork (HCN), records in the service
+        **hcn.Hcn(c).implementations(),
         # memory and handles
         "LocalFree": c.local_free,
         "CoTaskMemFree": lambda p: (c.allocator.free(p), None)[1],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from typing import Any
 
 from pyhcs.emulator import backend
@@ -48,6 +49,24 @@ def scenario(c: CApi, system_id: str) -> dict[str, Any]:
     }
 
 
+def hcn_churn(table: Any) -> dict[str, Any]:
+    ids = {"network": str(uuid.uuid4()), "namespace": str(uuid.uuid4())}
+    settings = {"network": '{"Type": "NAT"}', "namespace": '{"Type": "Host"}'}
+    for kind, name in (("network", "Network"), ("namespace", "Namespace")):
+        out = ffi.new(f"HCN_{name.upper()} *")
+        value = uuid.UUID(ids[kind])
+        g = ffi.new("GUID *")
+        g.Data1, g.Data2, g.Data3 = value.fields[0], value.fields[1], value.fields[2]
+        for i, byte in enumerate(value.bytes[8:]):
+            g.Data4[i] = byte
+        assert getattr(table, f"HcnCreate{name}")(g, settings[kind], out, ffi.NULL) == 0
+        assert getattr(table, f"HcnClose{name}")(out[0]) == 0
+        ids[f"{kind}_guid"] = g
+    for kind, name in (("network", "Network"), ("namespace", "Namespace")):
+        assert getattr(table, f"HcnDelete{name}")(ids.pop(f"{kind}_guid"), ffi.NULL) == 0
+    return ids
+
+
 def main(argv: list[str]) -> int:
     table = backend.load()
     c = CApi(table)
@@ -79,6 +98,8 @@ def main(argv: list[str]) -> int:
         out = ffi.new("PWSTR *")
         code = u32(table.HcsGetServiceProperties(json.dumps({"PropertyTypes": [system_id]}), out))
         result = json.loads(c.take(out) or "{}")
+    elif command == "hcn-churn":  # create and delete a network and a namespace
+        result = hcn_churn(table)
     elif command == "hold":
         doc = dict(CONTAINER, ShouldTerminateOnLastHandleClosed=True)
         system, code, _ = c.create(system_id, doc)
