@@ -24,6 +24,7 @@ from typing import Any
 
 from pyhcs import hresult as hr
 from pyhcs.emulator import cmdline
+from pyhcs.emulator.isolation import Isolation
 
 #: §9 mapping of Windows console signals to host signals.
 WINDOWS_SIGNALS = {
@@ -65,6 +66,7 @@ class HostProcess:
         root: Path,
         linux: bool,
         on_exit: Callable[[HostProcess], None],
+        isolation: Isolation | None = None,
     ) -> None:
         argv = cmdline.split(str(params.get("CommandLine", "")))
         if not argv:
@@ -75,6 +77,9 @@ class HostProcess:
         if not cwd.is_dir():
             raise ProcessError(hr.ERROR_PATH_NOT_FOUND, f"working directory {cwd} not found")
         argv[0] = cmdline.resolve_program(argv[0], root, env)
+        self.image = os.path.basename(argv[0])
+        if isolation is not None:
+            argv = isolation.wrap(argv)
         self.linux = linux
         self.terminated = False
         self.exit_code: int | None = None
@@ -140,7 +145,6 @@ class HostProcess:
             for fd in child_fds:
                 os.close(fd)
         self.pid = self.popen.pid
-        self.image = os.path.basename(argv[0])
         self._on_exit = on_exit
         threading.Thread(target=self._watch, name=f"pyhcs-emu-proc-{self.pid}", daemon=True).start()
 

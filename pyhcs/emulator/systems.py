@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cpus, documents, mounts, properties
+from pyhcs.emulator import cpus, documents, isolation, mounts, properties
+from pyhcs.emulator.isolation import Isolation
 from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.emulator.storage import ATTACH_RECORD
 from pyhcs.errors import InvalidJsonError
@@ -113,6 +114,7 @@ class Registry:
         self.lock = threading.RLock()
         self.systems: dict[str, System] = {}
         self.state_dir = state_dir
+        self.privileged = isolation.privileged()
         # (peer, process handle key) -> (system id, pid)
         self.process_handles: dict[tuple[Peer, int], tuple[str, int]] = {}
 
@@ -481,15 +483,24 @@ class Registry:
             system = self._system_of(peer, key)
             if system.state != "Running" or system.stopping:
                 raise RequestFailedError(hr.HCS_E_INVALID_STATE, None, "ExecuteProcess")
-            hostname = ((documents.container_body(system.doc) or {}).get("GuestOs") or {}).get(
-                "HostName"
-            )
+            body = documents.container_body(system.doc) or {}
+            hostname = str((body.get("GuestOs") or {}).get("HostName") or "")
             if hostname:  # what a Windows process reads its computer name from
                 environment = dict(params.get("Environment") or {})
-                environment.setdefault("COMPUTERNAME", str(hostname))
+                environment.setdefault("COMPUTERNAME", hostname)
                 params = dict(params, Environment=environment)
+            confinement = None
+            if self.privileged:
+                read_only = [
+                    str(system.links[str(m.get("ContainerPath", "")).lower()].resolve())
+                    for m in body.get("MappedDirectories") or []
+                    if m.get("ReadOnly") and str(m.get("ContainerPath", "")).lower() in system.links
+                ]
+                confinement = Isolation(hostname=hostname, read_only=read_only)
             try:
-                process = HostProcess(params, system.root, system.linux, self._process_exited)
+                process = HostProcess(
+                    params, system.root, system.linux, self._process_exited, confinement
+                )
             except ProcessError as exc:
                 raise RequestFailedError(exc.hresult, str(exc), "ExecuteProcess") from exc
             process.system_id = system.id

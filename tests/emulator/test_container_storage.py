@@ -209,3 +209,51 @@ def test_legacy_writable_layer_and_overlay(
     assert table.HcsSetupBaseOSVolume(str(volume_layer), str(base / "Files"), ffi.NULL) == 0
     assert (volume_layer / "Files" / "Windows" / "system.ini").read_text() == "base"
     assert (volume_layer / "Hives").is_dir()
+
+
+def _isolation_scenario(c: CApi, tmp_path: Path) -> tuple[str, int]:
+    """(hostname seen by a process, exit code of a write into a read-only mapped directory)."""
+    shared = tmp_path / "ro"
+    shared.mkdir()
+    mapped = [{"HostPath": str(shared), "ContainerPath": "C:\\ro", "ReadOnly": True}]
+    system, code, _ = c.create(
+        "isolated", container(GuestOs={"HostName": "box2"}, MappedDirectories=mapped)
+    )
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    code, name = run(c, system, "hostname")
+    assert code == 0
+    write_code, _out = run(c, system, 'sh -c "echo x > ro/file"')
+    assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
+    c.t.HcsCloseComputeSystem(system)
+    return name.strip(), write_code
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and bind mounts")
+def test_as_root_hostname_and_read_only_are_real(c: CApi, tmp_path: Path) -> None:
+    name, write_code = _isolation_scenario(c, tmp_path)
+    assert name == "box2"
+    assert write_code != 0  # read-only bind mount
+    assert not (tmp_path / "ro" / "file").exists()
+    assert os.uname().nodename != "box2"  # the host's name is untouched
+
+
+def test_unprivileged_hostname_and_read_only_are_emulated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyhcs.emulator import autostart
+    from pyhcs.emulator.backend import open_table
+    from tests.emulator.conftest import assert_clean, stop_service
+
+    monkeypatch.setenv("PYHCS_EMULATOR_UNPRIVILEGED", "1")
+    pid = autostart.start(tmp_path / "emu")
+    table = open_table(tmp_path / "emu")
+    try:
+        name, write_code = _isolation_scenario(CApi(table), tmp_path)
+        assert name == os.uname().nodename  # only COMPUTERNAME carries the container's name
+        assert write_code == 0  # ReadOnly is not enforced without privileges (documented)
+        assert (tmp_path / "ro" / "file").exists()
+        assert_clean(table)
+    finally:
+        table.close()
+        stop_service(pid)
