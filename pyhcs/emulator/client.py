@@ -546,9 +546,8 @@ class Client:
         """HcsEnumerateComputeSystems[InNamespace]: the plain call sees the default namespace."""
         if namespace == ffi.NULL:
             return _signed(hr.E_INVALIDARG)
-        op, code, fault = self._begin(
-            operation, handles.OP_ENUMERATE, None, "HcsEnumerateComputeSystems"
-        )
+        name = "HcsEnumerateComputeSystems" + ("" if namespace is None else "InNamespace")
+        op, code, fault = self._begin(operation, handles.OP_ENUMERATE, None, name)
         if op is None:
             return code
         message = {"op": "enumerate", "doc": _text(query), "ns": _namespace(namespace)}
@@ -558,10 +557,19 @@ class Client:
     def create_system(self, sid: Any, config: Any, operation: Any, sd: Any, out: Any) -> int:
         if sd != ffi.NULL:
             return _signed(hr.E_INVALIDARG)
-        return self.create_system_in_namespace(None, sid, config, operation, ffi.NULL, out)
+        return self.create_system_in_namespace(
+            None, sid, config, operation, ffi.NULL, out, function="HcsCreateComputeSystem"
+        )
 
     def create_system_in_namespace(  # noqa: PLR0917 - the C signature's six arguments
-        self, namespace: Any, sid: Any, config: Any, operation: Any, options: Any, out: Any
+        self,
+        namespace: Any,
+        sid: Any,
+        config: Any,
+        operation: Any,
+        options: Any,
+        out: Any,
+        function: str = "HcsCreateComputeSystemInNamespace",
     ) -> int:
         """Create in a namespace; HCS_CREATE_OPTIONS_1 registers the event callback together
         with the creation, so not even an early exit can be missed."""
@@ -573,7 +581,7 @@ class Client:
             if int(create_options.Version) != handles.CREATE_OPTIONS_1:
                 return _signed(hr.E_INVALIDARG)
         system_id = str(ffi.string(sid))
-        op, code, fault = self._begin(operation, handles.OP_CREATE, None, "HcsCreateComputeSystem")
+        op, code, fault = self._begin(operation, handles.OP_CREATE, None, function)
         if op is None:
             return code
         target = handles.EventTarget(key=handles.new_key(), system_id=system_id)

@@ -198,6 +198,61 @@ def _is_wstr(value: Any) -> bool:
 _WIN32_FROM_ERRNO = {2: 3, 13: 5, 1: 5, 17: 183}
 
 
+#: Functions that manage an operation rather than start work through one.
+_OPERATION_MANAGEMENT = frozenset(
+    {
+        "HcsCloseOperation",
+        "HcsGetOperationContext",
+        "HcsSetOperationContext",
+        "HcsSetOperationCallback",
+        "HcsGetOperationType",
+        "HcsGetOperationId",
+        "HcsGetComputeSystemFromOperation",
+        "HcsGetProcessFromOperation",
+        "HcsGetOperationResult",
+        "HcsGetOperationResultAndProcessInfo",
+        "HcsWaitForOperationResult",
+        "HcsWaitForOperationResultAndProcessInfo",
+        "HcsCancelOperation",
+        "HcsAddResourceToOperation",
+        "HcsGetOperationProperties",
+    }
+)
+
+
+def _faulted_by_operation(name: str, signature: str) -> bool:
+    """Op-taking calls (and HcsOpenComputeSystem) consult their faults themselves, so that an
+    injected failure is reported through the operation, as HCS reports runtime failures."""
+    if name == "HcsOpenComputeSystem":
+        return True
+    return "HCS_OPERATION" in signature and name not in _OPERATION_MANAGEMENT
+
+
+def _guard(client: Client, name: str, ctype: Any, python: Callable[..., Any]) -> Callable[..., Any]:
+    """Every other function: an injected fault drops the connection, delays the call (a
+    bounded wait) and/or makes it return the HRESULT, with the document in its last
+    ``PWSTR*`` out-parameter (ErrorRecord / result) when it has one."""
+    returns_hresult = ctype.result.cname == "long"
+    last = ctype.args[-1] if ctype.args else None
+    document_out = last is not None and last.cname == "char16_t * *"
+
+    def guarded(*args: Any) -> Any:
+        fault = client.faults.take(name)
+        if fault is None:
+            return python(*args)
+        if fault.drop_connection:
+            client.connection.drop()
+        if fault.delay:
+            threading.Event().wait(fault.delay)
+        if fault.hresult is None or not returns_hresult:
+            return python(*args)
+        if document_out and args[-1] != ffi.NULL:
+            client.allocator.store(args[-1], fault.document)
+        return hr.to_signed(fault.hresult)
+
+    return guarded
+
+
 def _error_value(ctype: Any) -> Any:
     """What a failing pointer returns: E_UNEXPECTED for HRESULT, NULL/0 otherwise."""
     result = ctype.result
@@ -239,6 +294,8 @@ class Table:
                 python = _not_implemented(ctype)
             else:
                 done.add(name)
+                if not _faulted_by_operation(name, signature):
+                    python = _guard(client, name, ctype, python)
             pointer = ffi.callback(ctype, python, error=_error_value(ctype), onerror=self._onerror)
             self._keep.append(pointer)
             setattr(self, name, pointer)
