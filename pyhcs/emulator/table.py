@@ -3,7 +3,8 @@
 Every pointer is made with ``ffi.callback`` from the declaration text of ``cdefs.signatures()``,
 so it has exactly the C type the native DLL export has. A Python exception can never cross into
 C: cffi returns the ``error`` value (E_UNEXPECTED, NULL, 0) and the exception is recorded in
-``Table.errors``. Functions the emulator does not implement yet return E_NOTIMPL.
+``Table.errors``. Every declared function is implemented; a declaration added to cdefs
+without an implementation answers E_NOTIMPL (NULL/0) until it gets one, and a test says so.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 from pyhcs import hresult as hr
 from pyhcs.emulator.faults import Fault
 from pyhcs.emulator.table import Table
+from pyhcs.raw import cdefs
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, u32
 from tests.emulator.conftest import CONTAINER
@@ -168,3 +169,9 @@ def test_strings_are_tracked_and_bad_frees_reported(table: Table) -> None:
     assert table.client.counters()["strings"] == 0
     assert table.LocalFree(out[0]) != ffi.NULL  # double free: refused and counted
     assert table.client.counters()["bad_frees"] == 1
+
+
+def test_every_declared_function_is_implemented(table: Table) -> None:
+    declared = set(cdefs.signatures())
+    assert len([n for n in declared if n.startswith(("Hcs", "Hcn"))]) == 116
+    assert declared - table.implemented == set()
