@@ -390,6 +390,7 @@ class Registry:
         request = request_document(text, "Modify", kind="ModifySettingRequest", allow_empty=False)
         path = request.get("ResourcePath")
         kind = request.get("RequestType", "Update")
+        _check_settings(str(path), kind, request.get("Settings"))
         with self.lock:
             system = self._system_of(peer, key)
             if system.state == "Stopped" or system.stopping:
@@ -663,6 +664,59 @@ def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> N
 
 
 _LIST_LEAVES = frozenset({"MappedDirectories", "MappedPipes", "Shares", "Regions"})
+
+
+#: Resource paths whose Settings have a schema definition (HCS-REFERENCE §1.2), as
+#: (path segments, "*" matching any one) -> definition, or "integer".
+_SETTINGS_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("Container", "MappedDirectories"), "MappedDirectory"),
+    (("Container", "MappedPipes"), "MappedPipe"),
+    (("Container", "Memory", "SizeInMB"), "integer"),
+    (("Container", "Processor"), "Container_Processor"),
+    (("VirtualMachine", "ComputeTopology", "Memory", "SizeInMB"), "integer"),
+    (("VirtualMachine", "ComputeTopology", "Processor", "CpuGroup"), "CpuGroup"),
+    (("VirtualMachine", "Devices", "Scsi", "*", "Attachments", "*"), "Attachment"),
+    (("VirtualMachine", "Devices", "NetworkAdapters", "*"), "NetworkAdapter"),
+    (("VirtualMachine", "Devices", "Plan9", "Shares"), "Plan9Share"),
+    (("VirtualMachine", "Devices", "VirtualSmb", "Shares"), "VirtualSmbShare"),
+    (("VirtualMachine", "Devices", "ComPorts", "*"), "ComPort"),
+)
+
+
+def _check_settings(path: str, kind: str, settings: Any) -> None:
+    """Strictly validate the Settings of a known resource path (not for Remove, where HCS
+    ignores them); a wrong one → HCS_E_INVALID_JSON naming ``$.Settings...``."""
+    if kind == "Remove":
+        return
+    parts = tuple(p for p in path.split("/") if p)
+    matches = [
+        definition
+        for pattern, definition in _SETTINGS_KINDS
+        if len(pattern) == len(parts)
+        and all(a in ("*", b) for a, b in zip(pattern, parts, strict=True))
+    ]
+    if not matches:
+        return
+    definition = matches[0]
+    if definition == "integer":
+        if not isinstance(settings, int) or isinstance(settings, bool) or settings < 0:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_JSON,
+                f"Settings of {path} must be a non-negative integer (at $.Settings)",
+                "Modify",
+            )
+        return
+    if not isinstance(settings, dict):
+        raise RequestFailedError(
+            hr.HCS_E_INVALID_JSON,
+            f"Settings of {path} must be a {definition} (at $.Settings)",
+            "Modify",
+        )
+    try:
+        documents.validate(definition, settings)
+    except InvalidJsonError as exc:
+        message = documents.describe(exc).replace("(at $", "(at $.Settings")
+        raise RequestFailedError(hr.HCS_E_INVALID_JSON, message, "Modify") from exc
 
 
 def _storage_root(body: dict[str, Any] | None) -> Path | None:

@@ -166,6 +166,11 @@ def test_modify_is_reflected_and_validated(table: Table, c: CApi) -> None:
     assert config["Container"]["MappedDirectories"] == []
     assert modify({**add, "Bogus": 1}) == hr.HCS_E_INVALID_JSON
     assert modify({**add, "ResourcePath": "VirtualMachine/Devices"}) == hr.ERROR_NOT_SUPPORTED
+    processor = {"ResourcePath": "Container/Processor", "RequestType": "Update"}
+    assert modify({**processor, "Settings": {"Count": 2, "Maximum": 5000}}) == 0
+    assert modify({**processor, "Settings": {"Count": "two"}}) == hr.HCS_E_INVALID_JSON
+    config = c.properties(system, {"PropertyTypes": ["Configuration"]})["Configuration"]
+    assert config["Container"]["Processor"] == {"Count": 2, "Maximum": 5000}
     c.system_op("HcsTerminateComputeSystem", system)
     assert modify(memory) == hr.HCS_E_SYSTEM_ALREADY_STOPPED
     table.HcsCloseComputeSystem(system)

@@ -102,3 +102,54 @@ def test_hosted_system_document_runs_in_its_vm(table: Table, c: CApi) -> None:
     table.HcsCloseProcess(process)
     table.HcsCloseComputeSystem(guest)
     table.HcsCloseComputeSystem(vm)
+
+
+def test_vm_device_modifications_are_validated_and_reflected(table: Table, c: CApi) -> None:
+    vm, code, _ = c.create("dev-vm", VM)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
+
+    def modify(path: str, kind: str, settings: object) -> int:
+        text = json.dumps({"ResourcePath": path, "RequestType": kind, "Settings": settings})
+        return c.run(lambda op: table.HcsModifyComputeSystem(vm, op, text, ffi.NULL))[0]
+
+    disk = {"Type": "VirtualDisk", "Path": "/var/lib/disk.vhdx", "ReadOnly": True}
+    scsi = "VirtualMachine/Devices/Scsi/0/Attachments/1"
+    adapter = {
+        "EndpointId": "d6f5fd84-5d9c-4d2d-9f4b-2e3c8c8f0b11",
+        "MacAddress": "00-15-5D-01-02-03",
+    }
+    nic = "VirtualMachine/Devices/NetworkAdapters/eth0"
+    share = {"Name": "src", "Path": "/srv/src", "Port": 564, "AccessName": "src"}
+    plan9 = "VirtualMachine/Devices/Plan9/Shares"
+    smb = {"Name": "vsmb1", "Path": "/srv/vsmb"}
+    vsmb = "VirtualMachine/Devices/VirtualSmb/Shares"
+    assert modify(scsi, "Add", disk) == 0
+    assert modify(nic, "Add", adapter) == 0
+    assert modify(plan9, "Add", share) == 0
+    assert modify(vsmb, "Add", smb) == 0
+    assert modify("VirtualMachine/ComputeTopology/Memory/SizeInMB", "Update", 2048) == 0
+    config = c.properties(vm, {"PropertyTypes": ["Configuration"]})["Configuration"]
+    devices = config["VirtualMachine"]["Devices"]
+    assert devices["Scsi"]["0"]["Attachments"]["1"] == disk
+    assert devices["NetworkAdapters"]["eth0"] == adapter
+    assert devices["Plan9"]["Shares"] == [share]
+    assert devices["VirtualSmb"]["Shares"] == [smb]
+    memory = c.properties(vm, {"PropertyTypes": ["Memory"]})["Memory"]
+    assert memory["VirtualMachineMemory"]["AssignedMemory"] == 2048 * 256
+
+    # Settings are checked against their schema definition; a bad one changes nothing.
+    assert modify(scsi, "Add", {"Type": "Floppy"}) == hr.HCS_E_INVALID_JSON
+    assert modify(nic, "Add", {"Bogus": 1}) == hr.HCS_E_INVALID_JSON
+    assert modify("VirtualMachine/ComputeTopology/Memory/SizeInMB", "Update", "lots") == (
+        hr.HCS_E_INVALID_JSON
+    )
+    assert modify(scsi, "Remove", None) == 0  # Settings are ignored on Remove
+    assert modify(plan9, "Remove", share) == 0
+    config = c.properties(vm, {"PropertyTypes": ["Configuration"]})["Configuration"]
+    devices = config["VirtualMachine"]["Devices"]
+    assert "1" not in devices["Scsi"]["0"]["Attachments"]
+    assert devices["Plan9"]["Shares"] == []
+    assert devices["NetworkAdapters"]["eth0"] == adapter
+    assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
+    table.HcsCloseComputeSystem(vm)
