@@ -94,6 +94,8 @@ class Hcn:
             return hr.HCN_E_MANAGER_STOPPED, None
         reply, _fds = self.c.connection.call({"op": "hcn", **message})
         code = int(reply["hr"]) & 0xFFFFFFFF
+        if code == hr.HCS_E_SERVICE_DISCONNECT:  # the connection broke under this call
+            return hr.HCN_E_MANAGER_STOPPED, None
         if code != hr.S_OK:
             self.c.allocator.store(error_out, reply.get("doc"))
             return code, None
