@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pyhcs import schema
 from tests.conftest import REPO
 from tests.test_schema import SCHEMA_DIR, require, swagger
@@ -69,10 +71,11 @@ def test_releases_are_the_schema_files_in_order() -> None:
     assert len(swagger(FILES["21H2"])) == 243
 
 
-def test_since_names_the_first_file_with_each_definition_and_member() -> None:
+def test_since_is_never_later_than_the_first_file_with_the_name() -> None:
+    order = list(FILES)
     for name, definition in swagger().items():
         first = next(release for release, file in FILES.items() if name in swagger(file))
-        assert schema.since(name) == first, name
+        assert order.index(schema.since(name)) <= order.index(first), name
         members = definition.get("enum") or list(definition.get("properties", {}))
         for member in members:
             first_member = next(
@@ -84,7 +87,42 @@ def test_since_names_the_first_file_with_each_definition_and_member() -> None:
                     or swagger(file).get(name, {}).get("properties", {})
                 )
             )
-            assert schema.since(name, member) == first_member, (name, member)
+            assert order.index(schema.since(name, member)) <= order.index(first_member)
+
+
+#: Definitions renamed when the 2104 schema disambiguated them, with the property that has
+#: always referred to them: their history continues under the older name.
+RENAMED = {
+    "VirtualMachine_Memory": ("Topology", "Memory"),
+    "VirtualMachine_Processor": ("Topology", "Processor"),
+    "Container_Memory": ("Container", "Memory"),
+    "Container_Processor": ("Container", "Processor"),
+    "Container_HvSocket": ("Container", "HvSocket"),
+    "VirtualMachine_HvSocket": ("Devices", "HvSocket"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENAMED))
+def test_renamed_definitions_keep_their_history(name: str) -> None:
+    parent, prop = RENAMED[name]
+    oldest = next(iter(FILES))
+    ref = swagger(FILES[oldest])[parent]["properties"][prop]["$ref"]
+    older = swagger(FILES[oldest])[ref.rsplit("/", 1)[1]]
+    assert name not in swagger(FILES[oldest])
+    assert schema.since(name) == oldest
+    for member in older.get("properties", {}):
+        if member in swagger()[name].get("properties", {}):
+            assert schema.since(name, member) == oldest, member
+
+
+def test_other_definitions_date_from_the_first_file_with_their_name() -> None:
+    # ModifyPropertyType is 1809's PropertyType enum (ModificationRequest.PropertyType).
+    renamed = set(RENAMED) | {"ModifyPropertyType"}
+    for name in swagger():
+        if name in renamed:
+            continue
+        first = next(release for release, file in FILES.items() if name in swagger(file))
+        assert schema.since(name) == first, name
 
 
 def test_no_swagger_description_prose_is_carried_over() -> None:

@@ -145,6 +145,7 @@ class Generator:
     def __init__(self, releases: Sequence[Release]) -> None:
         self.releases = releases
         self.newest = releases[-1]
+        self._counterparts: dict[str, dict[str, str]] = {}
         self.definitions: dict[str, Any] = dict(self.newest.definitions)
         self.enums: dict[str, list[str]] = {}
         self.models: dict[str, dict[str, Any]] = {}
@@ -173,10 +174,49 @@ class Generator:
 
     # -- SINCE ------------------------------------------------------------------------------
 
+    def counterparts(self, release: Release) -> dict[str, str]:
+        """Newest definition name -> its name in ``release``.
+
+        Definitions were renamed between SDK files (``Memory_2`` became
+        ``VirtualMachine_Memory``), so a name alone does not find a definition's older self.
+        Starting from the definitions nothing refers to (matched by name), each property's
+        ``$ref`` leads to the counterpart of the referenced definition; definitions reached
+        that way use the older file's name, the rest keep matching by name.
+        """
+        newest = self.newest.definitions
+        older = release.definitions
+        referenced = {
+            _ref_name(schema)
+            for definition in newest.values()
+            for schema in _property_schemas(definition)
+            if _ref_name(schema)
+        }
+        mapping: dict[str, str] = {}
+        queue = [name for name in newest if name not in referenced and name in older]
+        for name in queue:
+            mapping[name] = name
+        while queue:
+            name = queue.pop()
+            new_props = newest[name].get("properties", {})
+            old_props = older.get(mapping[name], {}).get("properties", {})
+            for prop, schema in new_props.items():
+                target, old_target = _ref_name(schema), _ref_name(old_props.get(prop, {}))
+                if target and old_target and old_target in older and target not in mapping:
+                    mapping[target] = old_target
+                    queue.append(target)
+        for name in newest:
+            if name not in mapping and name in older:
+                mapping[name] = name
+        return mapping
+
     def first_release(self, name: str, member: str | None = None) -> str:
-        """The oldest release whose file has the definition (and the property / enum value)."""
+        """The oldest release whose file has the definition (and the property / enum value),
+        following renames (see ``counterparts``)."""
         for release in self.releases:
-            definition = release.definitions.get(name)
+            if release.name not in self._counterparts:
+                self._counterparts[release.name] = self.counterparts(release)
+            older_name = self._counterparts[release.name].get(name)
+            definition = release.definitions.get(older_name) if older_name else None
             if definition is None:
                 continue
             if member is None:
@@ -385,6 +425,19 @@ class Generator:
         lines += [f'    "{name}",' for name in [*names, "RELEASES"]]
         lines += ["]", ""]
         return "\n".join(lines)
+
+
+def _ref_name(schema: Mapping[str, Any]) -> str | None:
+    """The definition a property schema refers to (directly or as array items)."""
+    for candidate in (schema, schema.get("items") or {}):
+        ref = candidate.get("$ref") if isinstance(candidate, Mapping) else None
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            return ref[len("#/definitions/") :]
+    return None
+
+
+def _property_schemas(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(definition.get("properties", {}).values())
 
 
 def _literal(mapping: Mapping[str, str]) -> str:

@@ -56,7 +56,15 @@ def validate(kind: str, doc: dict[str, Any]) -> None:
     model = schema.definition(kind)
     if not issubclass(model, HcsModel):
         raise TypeError(f"{kind} is not an object definition")
-    model.parse(doc, strict=True)
+    release = None
+    if kind == "ComputeSystem":
+        # A document is held to the schema of the version it declares: a field or enum value
+        # newer than that is unknown to it (HCS-REFERENCE §8.10).
+        check_schema_version(doc)
+        version = doc.get("SchemaVersion")
+        if isinstance(version, dict) and isinstance(version.get("Minor"), int):
+            release = schema.release_for_schema_version(2, int(version["Minor"]))
+    model.parse(doc, strict=True, release=release)
     if kind == "ComputeSystem":
         bodies = [k for k in ("Container", "VirtualMachine", "HostedSystem") if k in doc]
         if len(bodies) != 1:

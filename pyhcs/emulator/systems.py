@@ -184,12 +184,6 @@ class Registry:
     ) -> Result:
         """Create a system; the handle exists even if creation fails (the caller closes it)."""
         doc = request_document(text, "Construct", kind="ComputeSystem", allow_empty=False)
-        try:
-            documents.check_schema_version(doc)
-        except InvalidJsonError as exc:
-            raise RequestFailedError(
-                hr.HCS_E_INVALID_JSON, documents.describe(exc), "Construct"
-            ) from exc
         if not system_id:
             raise RequestFailedError(hr.E_INVALIDARG, "the compute system id is empty")
         with self.lock:

@@ -432,15 +432,15 @@ class ModifyOperation(HcsEnum):
 
 
 class ModifyPropertyType(HcsEnum):
-    """Swagger enum ``ModifyPropertyType`` (since SDK 2104)."""
+    """Swagger enum ``ModifyPropertyType`` (since SDK 1809)."""
 
     CPU_GROUP = "CpuGroup"
     CONTAINER_CREDENTIAL_GUARD = "ContainerCredentialGuard"
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_since__ = {
-        "CpuGroup": "2104",
-        "ContainerCredentialGuard": "2104",
+        "CpuGroup": "1809",
+        "ContainerCredentialGuard": "1809",
     }
 
 
@@ -1679,53 +1679,53 @@ class HvSocketSystemConfig(HcsModel):
 
 
 class Container_HvSocket(HcsModel):
-    """Swagger definition ``Container_HvSocket`` (since SDK 2104)."""
+    """Swagger definition ``Container_HvSocket`` (since SDK 1809)."""
 
     config: HvSocketSystemConfig | None = Field(default=None, alias="Config")
     enable_power_shell_direct: bool | None = Field(default=None, alias="EnablePowerShellDirect")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "Config": "@HvSocketSystemConfig",
         "EnablePowerShellDirect": "boolean",
     }
     __hcs_since__ = {
-        "Config": "2104",
-        "EnablePowerShellDirect": "2104",
+        "Config": "1809",
+        "EnablePowerShellDirect": "1809",
     }
 
 
 class Container_Memory(HcsModel):
-    """Swagger definition ``Container_Memory`` (since SDK 2104)."""
+    """Swagger definition ``Container_Memory`` (since SDK 1809)."""
 
     size_in_mb: UInt64 | None = Field(default=None, alias="SizeInMB")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "SizeInMB": "uint64",
     }
     __hcs_since__ = {
-        "SizeInMB": "2104",
+        "SizeInMB": "1809",
     }
 
 
 class Container_Processor(HcsModel):
-    """Swagger definition ``Container_Processor`` (since SDK 2104)."""
+    """Swagger definition ``Container_Processor`` (since SDK 1809)."""
 
     count: UInt32 | None = Field(default=None, alias="Count")
     weight: Int64 | None = Field(default=None, alias="Weight")
     maximum: Int64 | None = Field(default=None, alias="Maximum")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "Count": "uint32",
         "Weight": "int64",
         "Maximum": "int64",
     }
     __hcs_since__ = {
-        "Count": "2104",
-        "Weight": "2104",
-        "Maximum": "2104",
+        "Count": "1809",
+        "Weight": "1809",
+        "Maximum": "1809",
     }
 
 
@@ -2931,16 +2931,16 @@ class VirtioSerial(HcsModel):
 
 
 class VirtualMachine_HvSocket(HcsModel):
-    """Swagger definition ``VirtualMachine_HvSocket`` (since SDK 2104)."""
+    """Swagger definition ``VirtualMachine_HvSocket`` (since SDK 1809)."""
 
     hv_socket_config: HvSocketSystemConfig | None = Field(default=None, alias="HvSocketConfig")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "HvSocketConfig": "@HvSocketSystemConfig",
     }
     __hcs_since__ = {
-        "HvSocketConfig": "2104",
+        "HvSocketConfig": "1809",
     }
 
 
@@ -3339,7 +3339,7 @@ class Services(HcsModel):
 
 
 class VirtualMachine_Memory(HcsModel):
-    """Swagger definition ``VirtualMachine_Memory`` (since SDK 2104)."""
+    """Swagger definition ``VirtualMachine_Memory`` (since SDK 1809)."""
 
     size_in_mb: UInt64 | None = Field(default=None, alias="SizeInMB")
     allow_overcommit: bool | None = Field(default=None, alias="AllowOvercommit")
@@ -3356,7 +3356,7 @@ class VirtualMachine_Memory(HcsModel):
     high_mmio_base_in_mb: UInt64 | None = Field(default=None, alias="HighMmioBaseInMB")
     high_mmio_gap_in_mb: UInt64 | None = Field(default=None, alias="HighMmioGapInMB")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "SizeInMB": "uint64",
         "AllowOvercommit": "boolean",
@@ -3374,20 +3374,20 @@ class VirtualMachine_Memory(HcsModel):
         "HighMmioGapInMB": "uint64",
     }
     __hcs_since__ = {
-        "SizeInMB": "2104",
-        "AllowOvercommit": "2104",
-        "BackingPageSize": "2104",
-        "FaultClusterSizeShift": "2104",
-        "DirectMapFaultClusterSizeShift": "2104",
-        "PinBackingPages": "2104",
-        "ForbidSmallBackingPages": "2104",
-        "EnableHotHint": "2104",
-        "EnableColdHint": "2104",
-        "EnableColdDiscardHint": "2104",
-        "EnableDeferredCommit": "2104",
-        "LowMmioGapInMB": "2104",
-        "HighMmioBaseInMB": "2104",
-        "HighMmioGapInMB": "2104",
+        "SizeInMB": "1809",
+        "AllowOvercommit": "1809",
+        "BackingPageSize": "1903",
+        "FaultClusterSizeShift": "2004",
+        "DirectMapFaultClusterSizeShift": "2004",
+        "PinBackingPages": "1903",
+        "ForbidSmallBackingPages": "1903",
+        "EnableHotHint": "1809",
+        "EnableColdHint": "1809",
+        "EnableColdDiscardHint": "1903",
+        "EnableDeferredCommit": "1809",
+        "LowMmioGapInMB": "2004",
+        "HighMmioBaseInMB": "2004",
+        "HighMmioGapInMB": "2004",
     }
 
 
@@ -3406,7 +3406,7 @@ class CpuGroup(HcsModel):
 
 
 class VirtualMachine_Processor(HcsModel):
-    """Swagger definition ``VirtualMachine_Processor`` (since SDK 2104)."""
+    """Swagger definition ``VirtualMachine_Processor`` (since SDK 1809)."""
 
     count: UInt32 | None = Field(default=None, alias="Count")
     limit: UInt64 | None = Field(default=None, alias="Limit")
@@ -3420,7 +3420,7 @@ class VirtualMachine_Processor(HcsModel):
     enable_perfmon_ipt: bool | None = Field(default=None, alias="EnablePerfmonIpt")
     cpu_group: CpuGroup | None = Field(default=None, alias="CpuGroup")
 
-    __hcs_release__ = "2104"
+    __hcs_release__ = "1809"
     __hcs_fields__ = {
         "Count": "uint32",
         "Limit": "uint64",
@@ -3435,16 +3435,16 @@ class VirtualMachine_Processor(HcsModel):
         "CpuGroup": "@CpuGroup",
     }
     __hcs_since__ = {
-        "Count": "2104",
-        "Limit": "2104",
-        "Weight": "2104",
+        "Count": "1809",
+        "Limit": "1809",
+        "Weight": "1809",
         "Reservation": "2104",
         "MaximumFrequencyMHz": "2104",
-        "ExposeVirtualizationExtensions": "2104",
-        "EnablePerfmonPmu": "2104",
-        "EnablePerfmonPebs": "2104",
-        "EnablePerfmonLbr": "2104",
-        "EnablePerfmonIpt": "2104",
+        "ExposeVirtualizationExtensions": "1809",
+        "EnablePerfmonPmu": "1903",
+        "EnablePerfmonPebs": "1903",
+        "EnablePerfmonLbr": "1903",
+        "EnablePerfmonIpt": "1903",
         "CpuGroup": "2104",
     }
 

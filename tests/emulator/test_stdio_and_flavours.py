@@ -18,7 +18,7 @@ from tests.emulator.conftest import CONTAINER
 
 INVALID = 0xFFFFFFFFFFFFFFFF
 LINUX_VM = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": {"Major": 2, "Minor": 2},  # LinuxKernelDirect is new in 2.2 (1903)
     "Owner": "tests",
     "VirtualMachine": {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
@@ -166,6 +166,17 @@ def test_windows_flavoured_systems_refuse_integer_signals(
     assert c.process_op("HcsTerminateProcess", process)[0] == 0
     assert c.wait_process(process)[1]["ExitCode"] == 1  # TerminateProcess convention
     table.HcsCloseProcess(process)
+
+
+def test_fields_newer_than_the_declared_schema_version_are_refused(table: Table, c: CApi) -> None:
+    older = dict(LINUX_VM, SchemaVersion={"Major": 2, "Minor": 1})
+    vm, code, doc = c.create("too-old", older)
+    assert code == hr.HCS_E_INVALID_JSON
+    assert doc is not None
+    message = json.loads(doc)["ErrorMessage"]
+    assert "$.VirtualMachine.Chipset.LinuxKernelDirect" in message
+    table.HcsCloseComputeSystem(vm)
+    assert c.open("too-old")[1] == hr.HCS_E_SYSTEM_NOT_FOUND
 
 
 def test_linux_flavoured_vm_and_its_hosted_container(table: Table, c: CApi) -> None:
