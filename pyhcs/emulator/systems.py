@@ -398,7 +398,9 @@ class Registry:
             mapped = parts == ["Container", "MappedDirectories"] and system.state == "Running"
             link = self._map_change(system, kind, settings) if mapped else None
             try:
-                _apply(system.doc, parts, kind, settings)
+                # A hosted container's settings live under HostedSystem.
+                hosted = system.doc.get("HostedSystem")
+                _apply(hosted if isinstance(hosted, dict) else system.doc, parts, kind, settings)
             except (KeyError, TypeError, ValueError) as exc:
                 if link is not None:
                     mounts.remove(link)

@@ -94,6 +94,12 @@ def test_hosted_system_document_runs_in_its_vm(table: Table, c: CApi) -> None:
     props = c.properties(guest)
     assert props["SystemType"] == "Container"
     assert props["HostingSystemId"] == "host-vm"
+    memory = {"ResourcePath": "Container/Memory/SizeInMB", "RequestType": "Update", "Settings": 64}
+    text = json.dumps(memory)
+    assert c.run(lambda op: table.HcsModifyComputeSystem(guest, op, text, ffi.NULL)) == (0, None)
+    config = c.properties(guest, {"PropertyTypes": ["Configuration"]})["Configuration"]
+    assert config["HostedSystem"]["Container"]["Memory"] == {"SizeInMB": 64}
+    assert "Container" not in config
     process, code, _info, _ = c.spawn(guest, {"CommandLine": "sleep 30"})
     assert code == 0
     assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
