@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyhcs.emulator import autostart
-from pyhcs.emulator.backend import open_table
+from pyhcs.emulator.client import autostart
+from pyhcs.emulator.client.backend import open_table
 from pyhcs.raw.ffi import ffi
 
 CONTAINER = json.dumps(

@@ -514,6 +514,33 @@ class BackendError(FeatureMissingError):
     """The selected backend cannot be used on this machine (raised on first use, not import)."""
 
 
+class EmulatorError(BackendError):
+    """The HCS emulator service cannot be started or reached here (off Windows)."""
+
+    default_hint = (
+        "check the emulator's state directory and its service.log; 'pyhcs emulator status' "
+        "shows what runs there, PYHCS_EMULATOR_DIR picks another directory"
+    )
+
+
+class UnsafeStateDirError(EmulatorError, PermissionError):
+    """The emulator's state directory (or a file in it) could be controlled by another user:
+    a symlink, owned by someone else, or writable by group or others."""
+
+    default_hresult = hr.E_ACCESSDENIED
+    default_hint = (
+        "remove the path or set PYHCS_EMULATOR_DIR to a directory only you own (mode 0700); "
+        "pyhcs never follows or repairs a state directory it did not make"
+    )
+
+    def __init__(self, message: str | None = None, *, path: str | None = None, **context: Any):
+        super().__init__(message, **context)
+        self.path = path
+
+    def _context(self) -> dict[str, Any]:
+        return {**super()._context(), "extra": {"path": self.path}}
+
+
 class DllNotFoundError(BackendError):
     """An HCS DLL could not be loaded (raised by the native backend, with the DLL's name)."""
 

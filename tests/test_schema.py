@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 
 from pyhcs import schema
 from pyhcs.errors import InvalidJsonError
-from tests.conftest import SHARED
+from tests.conftest import REPO
 
-SCHEMA_DIR = SHARED / "hcs-schema"
+SCHEMA_DIR = REPO / "tools" / "hcs-schema"
 NEWEST = "hcs-schema-win11-21h2.json"
-REFERENCE = SHARED / "HCS-REFERENCE.md"
 
 _INT_RANGES = {
     "int8": (-(2**7), 2**7 - 1),
@@ -38,17 +37,10 @@ _INT_RANGES = {
 }
 
 
-def require(path: Path) -> Path:
-    """``path`` beside the repository, or a test failure that says what is missing."""
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the schema tests need ../shared beside the repository")
-    return path
-
-
 @lru_cache(maxsize=8)
 def swagger(name: str = NEWEST) -> Mapping[str, Any]:
-    """The ``definitions`` of one Swagger file from ../shared/hcs-schema."""
-    text = require(SCHEMA_DIR / name).read_text(encoding="utf-8")
+    """The ``definitions`` of one Swagger file of tools/hcs-schema."""
+    text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
     definitions: Mapping[str, Any] = json.loads(text)["definitions"]
     return definitions
 
@@ -368,220 +360,26 @@ def test_deep_compute_system_documents_round_trip(document: dict[str, Any]) -> N
     assert schema.ComputeSystem.parse(document, strict=True).to_dict() == document
 
 
-# -- the documents of HCS-REFERENCE.md --------------------------------------------------------
+# -- the documents of the HCS reference notes ------------------------------------------------
 
-_DECODER = json.JSONDecoder()
-
-
-def _normalise(text: str) -> str:
-    """Undo the reference's shorthand where it stands for a JSON value.
-
-    Table cells escape ``|``; ``(2.5)``-style notes follow values; ``bool`` stands for a
-    boolean; ``{…}``/``[…]`` for elided content and ``, …]`` for "more of the same".
-    """
-    text = text.replace("\\|", "|")
-    text = re.sub(r'(?<=["\]}0-9a-z])\s*\([^()"{}\[\]]*\)', "", text)
-    text = re.sub(r":\s*bool\b", ":true", text)
-    text = re.sub(r":\s*\{…\}", ":{}", text)
-    text = re.sub(r":\s*\[…\]", ":[]", text)
-    return re.sub(r",\s*(?:…|\.\.\.)\s*\]", "]", text)
-
-
-def _variants(text: str) -> list[str]:
-    """One text per alternative of ``"A"|"B"|"C"`` alternations (the k-th of each)."""
-    alternations = list(re.finditer(r'"[^"]*"(?:\|"[^"]*")+', text))
-    if not alternations:
-        return [text]
-    choices = [match.group(0).split("|") for match in alternations]
-    variants = []
-    for k in range(max(len(choice) for choice in choices)):
-        pieces, last = [], 0
-        for match, choice in zip(alternations, choices, strict=True):
-            pieces += [text[last : match.start()], choice[min(k, len(choice) - 1)]]
-            last = match.end()
-        variants.append("".join([*pieces, text[last:]]))
-    return variants
-
-
-def reference_documents(markdown: str) -> list[tuple[int, Any]]:
-    """(line, value) of every JSON object/array in ```json fences and `code spans`."""
-    spans = [
-        (markdown.count("\n", 0, match.start()) + 2, match.group(1))
-        for match in re.finditer(r"```json\n(.*?)```", markdown, re.S)
-    ]
-    body = re.sub(r"```.*?```", lambda m: "\n" * m.group(0).count("\n"), markdown, flags=re.S)
-    for number, line in enumerate(body.splitlines(), 1):
-        spans += [(number, match.group(1)) for match in re.finditer(r"`([^`]+)`", line)]
-    found = []
-    for number, span in spans:
-        for text in _variants(_normalise(span)):
-            position = 0
-            while True:
-                starts = [i for i in (text.find("{", position), text.find("[", position)) if i >= 0]
-                if not starts:
-                    break
-                try:
-                    value, position = _DECODER.raw_decode(text, min(starts))
-                except ValueError:
-                    position = min(starts) + 1
-                    continue
-                if isinstance(value, (dict, list)):
-                    found.append((number, value))
-    return found
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
+#: Every JSON document of the team's HCS reference notes, each with the models it is a document
+#: of and the strict outcome (None = accepted, else the JSON path strict mode rejects). A list
+#: document is read with ``parse_list``; no models marks a fragment that is not a document.
+REFERENCE_DOCUMENTS = Path(__file__).parent / "data" / "reference_documents.json"
 _GUID_PATH = "does not match the pattern"
-#: Canonical JSON of each reference document -> (models it is a document of, strict outcome:
-#: None = accepted, else the JSON path strict mode rejects). A list document is read with
-#: ``parse_list``. ``()`` marks fragments that are not schema documents.
-REFERENCE_MODELS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    _key(
-        {
-            "Error": -2143878899,
-            "ErrorMessage": "…localized text…",
-            "ErrorEvents": [
-                {
-                    "Message": "…",
-                    "StackTrace": "…",
-                    "Provider": "<guid>",
-                    "EventId": 12345,
-                    "Flags": 0,
-                    "Source": "…",
-                    "Data": [{"Type": "String", "Value": "…"}],
-                }
-            ],
-            "Attribution": [
-                {"OperationFailure": {"Detail": "Start"}},
-                {"SystemExit": {"Detail": "Terminate", "Initiator": "Client"}},
-            ],
-        }
-    ): (("ResultError",), "$.ErrorEvents[0].Provider"),
-    _key([8]): ((), None),  # GUID Data4[8] in the C struct notes
-    _key({"Mechanism": "IntegrationService", "Type": "Shutdown"}): (("ShutdownOptions",), None),
-    _key({"Type": "CrashGuest"}): (("CrashOptions",), None),
-    **{
-        _key({"Signal": signal}): (("SignalProcessOptions",), None)
-        for signal in ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
-    },
-    **{
-        _key({"Operation": "CloseHandle", "CloseHandle": {"Handle": handle}}): (
-            ("ProcessModifyRequest",),
-            None,
-        )
-        for handle in ("StdIn", "StdOut", "StdErr", "All")
-    },
-    _key({"PropertyTypes": ["Basic"]}): (("Service_PropertyQuery",), None),
-    _key({"Properties": [{"SupportedSchemaVersions": [{"Major": 2, "Minor": 1}]}]}): (
-        ("ServiceProperties",),
-        None,
-    ),
-    _key({"PropertyQueries": {"ProcessorCapabilities": {}}}): (("Service_PropertyQuery",), None),
-    _key([]): (("Properties",), None),  # empty enumeration result (and `Data[]` in §2.4)
-    _key({}): (("System_PropertyQuery", "Shutdown"), None),
-    _key({"PropertyTypes": []}): (("System_PropertyQuery",), None),
-    _key(["Container"]): ((), None),  # SystemQuery.Types fragment
-    _key(["VirtualMachine"]): ((), None),
-    _key(
-        [
-            {
-                "Id": "…",
-                "SystemType": "VirtualMachine",
-                "Owner": "WSL",
-                "RuntimeId": "…",
-                "State": "Running",
-            }
-        ]
-    ): (("Properties",), "$[0].RuntimeId"),
-    _key(
-        {
-            "SchemaVersion": {"Major": 2, "Minor": 1},
-            "Owner": "x",
-            "VirtualMachine": {
-                "Chipset": {"Uefi": {}},
-                "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
-            },
-            "ShouldTerminateOnLastHandleClosed": True,
-        }
-    ): (("ComputeSystem",), None),
-    **{
-        _key(
-            {
-                "SchemaVersion": {"Major": 2, "Minor": 1},
-                "Layers": [{"Id": "<guid>", "Path": "C:\\…\\parent", "PathType": "AbsolutePath"}],
-                "FilterType": filter_type,
-            }
-        ): (("LayerData",), "$.Layers[0].Id")
-        for filter_type in ("WCIFS", "UnionFS")
-    },
-    _key({"IsWritableLayer": True}): (("ExportLayerOptions",), None),
-    **{
-        _key(
-            {"Type": layer_type, "DisableCiCacheOptimization": True, "SkipUpdateBcdForBoot": True}
-        ): (("OsLayerOptions",), None)
-        for layer_type in ("Container", "Vm")
-    },
-    _key(
-        {
-            "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
-            "RequestType": "Update",
-            "Settings": 4096,
-        }
-    ): (("ModifySettingRequest",), None),
-    _key({"SuspensionLevel": "Suspend", "HostedNotification": {"Reason": "Save"}}): (
-        ("PauseOptions",),
-        None,
-    ),
-    _key({"SaveType": "ToFile", "SaveStateFilePath": "c:\\…\\save.vmrs"}): (("SaveOptions",), None),
-    _key(
-        {
-            "Owner": "pyhcs",
-            "SchemaVersion": {"Major": 2, "Minor": 1},
-            "ShouldTerminateOnLastHandleClosed": True,
-            "Container": {
-                "GuestOs": {"HostName": "c1"},
-                "Storage": {"Layers": [], "Path": "\\\\?\\Volume{…}\\"},
-                "MappedDirectories": [],
-                "Networking": {"Namespace": "<hcn ns guid>"},
-            },
-        }
-    ): (("ComputeSystem",), None),
-    _key(
-        {
-            "CommandLine": "cmd /c echo hi",
-            "WorkingDirectory": "C:\\",
-            "Environment": {},
-            "CreateStdInPipe": True,
-            "CreateStdOutPipe": True,
-            "CreateStdErrPipe": True,
-        }
-    ): (("ProcessParameters",), None),
-}
-
-
-def test_reference_documents_are_all_mapped() -> None:
-    found = reference_documents(require(REFERENCE).read_text(encoding="utf-8"))
-    assert len(found) >= 30  # the extractor still finds the documents
-    unmapped = [(line, value) for line, value in found if _key(value) not in REFERENCE_MODELS]
-    assert not unmapped, f"map these HCS-REFERENCE.md documents to their models: {unmapped}"
-    seen = {_key(value) for _, value in found}
-    stale = set(REFERENCE_MODELS) - seen
-    assert not stale, f"no longer in HCS-REFERENCE.md: {stale}"
 
 
 def test_reference_documents_parse_with_their_models() -> None:
-    found = reference_documents(require(REFERENCE).read_text(encoding="utf-8"))
+    entries = json.loads(REFERENCE_DOCUMENTS.read_text(encoding="utf-8"))
+    assert len(entries) >= 30
     checked = 0
-    for line, value in found:
-        names, strict_path = REFERENCE_MODELS[_key(value)]
+    for entry in entries:
+        value, strict_path = entry["document"], entry["strict_json_path"]
         text = json.dumps(value, ensure_ascii=False)  # the reference's own key order
-        for name in names:
+        for name in entry["models"]:
             cls = schema.definition(name)
             assert issubclass(cls, schema.HcsModel)
-            where = f"HCS-REFERENCE.md line {line} as {name}"
+            where = f"{entry['where']} as {name}"
             if isinstance(value, list):
                 assert [item.to_dict() for item in schema.parse_list(cls, text)] == value, where
                 strict: Callable[[], object] = partial(schema.parse_list, cls, text, strict=True)

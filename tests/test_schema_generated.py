@@ -11,7 +11,7 @@ import pytest
 
 from pyhcs import schema
 from tests.conftest import REPO
-from tests.test_schema import SCHEMA_DIR, require, swagger
+from tests.test_schema import SCHEMA_DIR, swagger
 
 GENERATOR = REPO / "tools" / "gen_schema.py"
 MODELS = REPO / "pyhcs" / "schema" / "_models.py"
@@ -37,7 +37,6 @@ def _generate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_regenerating_reproduces_the_committed_module(tmp_path: Path) -> None:
-    require(SCHEMA_DIR)
     output = tmp_path / "_models.py"
     result = _generate("--schema-dir", str(SCHEMA_DIR), "--output", str(output))
     assert result.returncode == 0, result.stderr
@@ -45,7 +44,6 @@ def test_regenerating_reproduces_the_committed_module(tmp_path: Path) -> None:
 
 
 def test_check_mode_and_default_schema_dir(tmp_path: Path) -> None:
-    require(SCHEMA_DIR)
     assert _generate("--check").returncode == 0
     stale = tmp_path / "_models.py"
     stale.write_text("# stale\n", encoding="utf-8")
@@ -59,13 +57,13 @@ def test_missing_schema_dir_is_reported(tmp_path: Path) -> None:
     result = _generate("--schema-dir", str(tmp_path / "absent"), "--output", str(tmp_path / "m.py"))
     assert result.returncode == 2
     assert "not found" in result.stderr
-    assert "../shared/hcs-schema" in result.stderr
+    assert "tools/hcs-schema" in result.stderr
     assert not (tmp_path / "m.py").exists()
 
 
 def test_releases_are_the_schema_files_in_order() -> None:
     for name in FILES.values():
-        require(SCHEMA_DIR / name)
+        assert (SCHEMA_DIR / name).is_file()
     assert tuple(FILES) == schema.RELEASES
     assert len(swagger(FILES["1809"])) == 161
     assert len(swagger(FILES["21H2"])) == 243

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pyhcs import hresult, schema
@@ -334,14 +334,19 @@ def test_one_unknown_field_is_reported_at_its_path(data: st.DataObject) -> None:
     ]
     spot = data.draw(st.sampled_from(objects))
     extra = data.draw(st.from_regex(r"Zz[A-Za-z0-9]{0,6}", fullmatch=True))
-    target = copy.deepcopy(document)
+    # A JSON round trip, not deepcopy: the generator may put one dict object in several places
+    # (as `[mapping] * 8` does), and adding the field to it would add it everywhere.
+    target = json.loads(json.dumps(document))
     holder = target
     for step in spot.steps:
         holder = holder[step]
-    holder[extra] = data.draw(st.integers() | st.text(max_size=3) | st.booleans())
+    value = data.draw(st.integers() | st.text(max_size=3) | st.booleans() | st.none())
     cls = schema.definition(name)
     assert issubclass(cls, schema.HcsModel)
-    assert cls.parse(target).to_dict() == target  # lenient keeps it
+    if value is not None:  # lenient keeps it (a null is omitted on output, as every None is)
+        holder[extra] = value
+        assert cls.parse(target).to_dict() == target
+    holder[extra] = value
     error = _strict_error(cls, target)
     assert error.json_path == f"{spot.path}.{extra}"
     assert f"unknown field {extra!r} ({spot.detail} has no such property)" in error.message
@@ -358,8 +363,7 @@ def test_null_properties_are_accepted_and_omitted(data: st.DataObject) -> None:
         and isinstance(spot.steps[-1], str)
         and spot.path.endswith(f".{spot.steps[-1]}")
     ]
-    if not properties:
-        return
+    assume(properties)
     spot = data.draw(st.sampled_from(properties))
     cleared = _replace(document, spot.steps, None)
     cls = schema.definition(name)
@@ -370,6 +374,26 @@ def test_null_properties_are_accepted_and_omitted(data: st.DataObject) -> None:
         holder = holder[step]
     del holder[spot.steps[-1]]
     assert cls.parse(cleared, strict=True).to_dict() == expected
+
+
+def test_a_repeated_mapping_is_reported_where_it_first_offends() -> None:
+    """`[mapping] * 3` is one object three times: its unknown field is at every position, so
+    the first in document order is reported; a distinct equal copy offends only where it is."""
+    layer = {"Id": "00000000-0000-0000-0000-000000000001", "Path": "C:\\l"}
+    bad = {**layer, "Zz": None}
+    error = _strict_error(schema.Storage, {"Layers": [bad] * 3})
+    assert error.json_path == "$.Layers[0].Zz"
+    error = _strict_error(schema.Storage, {"Layers": [layer, layer, dict(bad)]})
+    assert error.json_path == "$.Layers[2].Zz"
+    assert "unknown field 'Zz'" in error.message
+
+
+@pytest.mark.parametrize("value", [None, 0, "", [], {}])
+def test_unknown_field_is_rejected_whatever_its_value(value: object) -> None:
+    """`null` means "absent" only for known properties: an unknown one is still unknown."""
+    error = _strict_error(schema.ProcessParameters, {"CommandLine": "x", "Bogus": value})
+    assert error.json_path == "$.Bogus"
+    assert "unknown field 'Bogus'" in error.message
 
 
 def test_mutation_helpers_see_every_model() -> None:

@@ -4,7 +4,7 @@ Usage::
 
     python tools/gen_schema.py [--schema-dir DIR] [--output FILE] [--check]
 
-``DIR`` (default ``../shared/hcs-schema`` beside the repository) holds one Swagger file per
+``DIR`` (default ``tools/hcs-schema`` in the repository) holds one Swagger file per
 Windows SDK release (``hcs-schema-win10-1809.json`` ... ``hcs-schema-win11-21h2.json``). The
 newest file defines the models; the older ones only say in which release each definition,
 property and enum value first appeared. ``--check`` regenerates in memory and exits 1 if the
@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SCHEMA_DIR = REPO.parent / "shared" / "hcs-schema"
+DEFAULT_SCHEMA_DIR = REPO / "tools" / "hcs-schema"
 DEFAULT_OUTPUT = REPO / "pyhcs" / "schema" / "_models.py"
 
 _FILE_RE = re.compile(r"^hcs-schema-win(?P<win>\d+)-(?P<release>[0-9a-z]+)\.json$")
@@ -119,8 +119,8 @@ def load_releases(schema_dir: Path) -> list[Release]:
     """Every ``hcs-schema-win*-*.json`` in ``schema_dir``, oldest release first."""
     if not schema_dir.is_dir():
         raise SchemaError(
-            f"schema directory {schema_dir} not found: the HCS Swagger files live beside the "
-            "repository in ../shared/hcs-schema (pass --schema-dir to use another copy)"
+            f"schema directory {schema_dir} not found: the HCS Swagger files live in the "
+            "repository's tools/hcs-schema (pass --schema-dir to use another copy)"
         )
     found: list[tuple[tuple[int, str], Release]] = []
     for path in schema_dir.iterdir():

@@ -1,5 +1,13 @@
-"""The HCS emulator: a long-lived service plus the client half behind ``pyhcs.raw.lib``.
+"""The HCS emulator: the other side of the function table, off Windows.
 
-See docs/emulator.md. ``backend.load()`` returns the function table; ``backend.open_table(dir)``
-an independent one (tests, diagnostics via ``table.client.counters()``).
+The folders say which process runs a file:
+
+- ``client/`` runs in the user's process: the function table behind ``pyhcs.raw.lib``
+  (``table``), the C-level behaviour of each DLL (``computecore``, ``computestorage``,
+  ``computenetwork``), the connection to the service and starting it on first use;
+- ``service/`` runs in the long-lived service process (``pyhcs emulator serve``): compute
+  systems and their host processes (``computecore``), HCN records (``computenetwork``), host
+  settings, the socket server;
+- the modules here are used by both: the wire ``protocol``, the checked ``statedir``, the JSON
+  ``documents``, and the ``cli`` that starts, inspects and stops the service.
 """

@@ -10,7 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from pyhcs.emulator import autostart, server
+from pyhcs.emulator import statedir
+from pyhcs.emulator.client import autostart
+from pyhcs.emulator.service import server
 
 STOP_TIMEOUT = 15.0
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir or autostart.default_dir()
     if args.emulator_command == "serve":
         return server.serve(directory, args.ready_fd)
-    pid_file = directory / server.PID_NAME
+    pid_file = directory / statedir.PID_NAME
     if not autostart.reachable(directory):
         print(json.dumps({"Running": False, "Directory": str(directory)}))
         return 1 if args.emulator_command == "status" else 0

@@ -1,4 +1,5 @@
-"""JSON documents the service reads and writes: strict validation, ResultError, exit payloads."""
+"""JSON documents of both halves: strict validation, ResultError, exit payloads, and the
+records computestorage (client) leaves in a layer for the service to read."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from pyhcs.schema import HcsModel
 SUPPORTED_SCHEMA_VERSIONS: Final = ({"Major": 2, "Minor": 6},)
 #: The "Format" marker of the emulator's saved-state files (written by Save ToFile).
 SAVED_STATE_FORMAT: Final = "pyhcs-emulator-saved-state/1"
+#: In a writable layer whose storage filter is attached: what the attach copied in.
+ATTACH_RECORD: Final = ".pyhcs-attached.json"
+#: In a layer: its parent chain, as written by HcsInitializeWritableLayer / SetupBaseOSLayer.
+CHAIN: Final = "layerchain.json"
 
 
 def check_schema_version(doc: dict[str, Any]) -> None:

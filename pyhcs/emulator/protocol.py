@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 from typing import Any, Final
 
 MAX_RECORD: Final = 4 * 1024 * 1024
@@ -49,6 +50,13 @@ def receive(sock: socket.socket) -> tuple[Message, list[int]]:
     if not isinstance(message, dict):
         raise ConnectionClosedError("malformed record")
     return message, list(fds)
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end, as the kernel recorded them."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", creds)
+    return pid, uid, gid
 
 
 def _close_quietly(fd: int) -> None:

@@ -166,14 +166,14 @@ def load(name: str) -> Any:
     if name == "native":
         return NativeLibrary()
     if name == "emulator":
-        if importlib.util.find_spec("pyhcs.emulator.backend") is None:
+        if importlib.util.find_spec("pyhcs.emulator.client.backend") is None:
             raise BackendError(
                 "the emulator backend is not part of this pyhcs build yet; on Windows use "
                 f"{BACKEND_ENV}=native",
                 hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,
                 hint="install a pyhcs release that ships pyhcs.emulator",
             )
-        module = importlib.import_module("pyhcs.emulator.backend")
+        module = importlib.import_module("pyhcs.emulator.client.backend")
         return module.load()
     raise InvalidArgumentError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
 

@@ -11,7 +11,7 @@ import sys
 import uuid
 from typing import Any
 
-from pyhcs.emulator import backend
+from pyhcs.emulator.client import backend
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, read_all, u32
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pyhcs.emulator import autostart
-from pyhcs.emulator.backend import open_table
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client import autostart
+from pyhcs.emulator.client.backend import open_table
+from pyhcs.emulator.client.table import Table
 from tests.emulator.capi import CApi
 
 REPO = Path(__file__).resolve().parent.parent.parent

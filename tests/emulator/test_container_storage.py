@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, read_all, u32
 from tests.emulator.test_storage import _layer_data
@@ -241,8 +241,8 @@ def test_as_root_hostname_and_read_only_are_real(c: CApi, tmp_path: Path) -> Non
 def test_unprivileged_hostname_and_read_only_are_emulated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pyhcs.emulator import autostart
-    from pyhcs.emulator.backend import open_table
+    from pyhcs.emulator.client import autostart
+    from pyhcs.emulator.client.backend import open_table
     from tests.emulator.conftest import assert_clean, stop_service
 
     monkeypatch.setenv("PYHCS_EMULATOR_UNPRIVILEGED", "1")

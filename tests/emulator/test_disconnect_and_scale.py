@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.faults import Fault
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.faults import Fault
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, read_all, u32
 from tests.emulator.conftest import CONTAINER

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import u32
 from tests.emulator.conftest import run_child, stop_service

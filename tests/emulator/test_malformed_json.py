@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi
 from tests.emulator.conftest import CONTAINER

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, u32
 from tests.emulator.conftest import CONTAINER, run_child

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import WAIT_MS, CApi, Events, u32
 from tests.emulator.conftest import CONTAINER

@@ -7,8 +7,8 @@ import threading
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.faults import Fault
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.faults import Fault
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw import cdefs
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, u32

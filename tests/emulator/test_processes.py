@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cmdline
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
+from pyhcs.emulator.service import cmdline
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, fd_of, read_all
 

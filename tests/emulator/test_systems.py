@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events
 from tests.emulator.conftest import CONTAINER

@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import handles, hcn, storage, utilities
-from pyhcs.emulator.client import Client
+from pyhcs.emulator.client import computenetwork, computestorage, handles, utilities
+from pyhcs.emulator.client.computecore import Client
 from pyhcs.raw import cdefs
 from pyhcs.raw.ffi import ffi
 
@@ -119,22 +119,26 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         "HcsSetProcessCallback": lambda p, o, x, cb: c.set_event_callback(c.processes, p, o, x, cb),
         "HcsWaitForProcessExit": lambda p, t, r: c.wait_exit(c.processes, p, t, r),
         # storage (computestorage.dll), on real directories
-        "HcsImportLayer": _storage(storage.import_layer),
-        "HcsExportLayer": _storage(storage.export_layer),
-        "HcsDestroyLayer": _storage(storage.destroy_layer),
+        "HcsImportLayer": _storage(computestorage.import_layer),
+        "HcsExportLayer": _storage(computestorage.export_layer),
+        "HcsDestroyLayer": _storage(computestorage.destroy_layer),
         "HcsSetupBaseOSLayer": _storage(
-            lambda layer, vhd, options: storage.setup_base_os_layer(layer, vhd is not None, options)
+            lambda layer, vhd, options: computestorage.setup_base_os_layer(
+                layer, vhd is not None, options
+            )
         ),
-        "HcsInitializeWritableLayer": _storage(storage.initialize_writable_layer),
-        "HcsAttachLayerStorageFilter": _storage(storage.attach_filter),
-        "HcsDetachLayerStorageFilter": _storage(storage.detach_filter),
-        "HcsAttachOverlayFilter": _storage(storage.attach_overlay),
-        "HcsDetachOverlayFilter": _storage(storage.detach_overlay),
-        "HcsInitializeLegacyWritableLayer": _storage(storage.initialize_legacy_writable_layer),
-        "HcsExportLegacyWritableLayer": _storage(storage.export_legacy_writable_layer),
-        "HcsSetupBaseOSVolume": _storage(storage.setup_base_os_volume),
+        "HcsInitializeWritableLayer": _storage(computestorage.initialize_writable_layer),
+        "HcsAttachLayerStorageFilter": _storage(computestorage.attach_filter),
+        "HcsDetachLayerStorageFilter": _storage(computestorage.detach_filter),
+        "HcsAttachOverlayFilter": _storage(computestorage.attach_overlay),
+        "HcsDetachOverlayFilter": _storage(computestorage.detach_overlay),
+        "HcsInitializeLegacyWritableLayer": _storage(
+            computestorage.initialize_legacy_writable_layer
+        ),
+        "HcsExportLegacyWritableLayer": _storage(computestorage.export_legacy_writable_layer),
+        "HcsSetupBaseOSVolume": _storage(computestorage.setup_base_os_volume),
         "HcsFormatWritableLayerVhd": _storage(
-            lambda vhd: storage.format_writable_layer_vhd(_fd(vhd))
+            lambda vhd: computestorage.format_writable_layer_vhd(_fd(vhd))
         ),
         "HcsGetLayerVhdMountPath": lambda vhd, out: _vhd_mount_path(c, vhd, out),
         # utilities on the host filesystem
@@ -146,7 +150,7 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         "HcsRevokeVmGroupAccess": _storage(utilities.grant_access),
         "HcsSubmitWerReport": _storage(utilities.submit_wer_report),
         # computenetwork (HCN), records in the service
-        **hcn.Hcn(c).implementations(),
+        **computenetwork.Hcn(c).implementations(),
         # memory and handles
         "LocalFree": c.local_free,
         "CoTaskMemFree": lambda p: (c.allocator.free(p), None)[1],
@@ -163,7 +167,7 @@ def _storage(function: Callable[..., None]) -> Callable[..., int]:
         ]
         try:
             function(*texts)
-        except storage.StorageError as exc:
+        except computestorage.StorageError as exc:
             return hr.to_signed(exc.hresult)
         except OSError as exc:
             win32 = _WIN32_FROM_ERRNO.get(exc.errno or 0, 1117)  # default ERROR_IO_DEVICE
@@ -183,8 +187,8 @@ def _vhd_mount_path(c: Client, vhd: Any, out: Any) -> int:
         return hr.to_signed(hr.E_POINTER)
     out[0] = ffi.NULL
     try:
-        path = storage.layer_vhd_mount_path(_fd(vhd))
-    except storage.StorageError as exc:
+        path = computestorage.layer_vhd_mount_path(_fd(vhd))
+    except computestorage.StorageError as exc:
         return hr.to_signed(exc.hresult)
     c.allocator.store(out, path)
     return hr.S_OK

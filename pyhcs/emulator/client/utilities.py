@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.storage import StorageError
+from pyhcs.emulator.client.computestorage import StorageError
 
 
 def create_empty_file(path: str) -> None:

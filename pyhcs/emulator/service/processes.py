@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cmdline
-from pyhcs.emulator.isolation import Isolation
+from pyhcs.emulator.service import cmdline
+from pyhcs.emulator.service.isolation import Isolation
 
 #: §9 mapping of Windows console signals to host signals.
 WINDOWS_SIGNALS = {

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cpus, documents, isolation, mounts, properties
-from pyhcs.emulator.isolation import Isolation
-from pyhcs.emulator.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
-from pyhcs.emulator.storage import ATTACH_RECORD
+from pyhcs.emulator import documents
+from pyhcs.emulator.service import cpus, isolation, mounts, properties
+from pyhcs.emulator.service.isolation import Isolation
+from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.errors import InvalidJsonError
 
 #: Bound on how long stopping a system waits for its processes to be reaped.
@@ -731,7 +731,7 @@ def _storage_root(body: dict[str, Any] | None) -> Path | None:
         )
     if not (base / "Files").is_dir():
         return base
-    if storage.get("Layers") and not (base / ATTACH_RECORD).exists():
+    if storage.get("Layers") and not (base / documents.ATTACH_RECORD).exists():
         raise RequestFailedError(
             hr.HCS_E_INVALID_LAYER,
             f"the storage filter is not attached to {path} (HcsAttachLayerStorageFilter)",

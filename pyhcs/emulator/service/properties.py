@@ -20,7 +20,7 @@ from pyhcs.emulator import documents
 from pyhcs.errors import InvalidJsonError
 
 if TYPE_CHECKING:
-    from pyhcs.emulator.processes import HostProcess
+    from pyhcs.emulator.service.processes import HostProcess
 
 #: The schema's System_PropertyType values.
 PROPERTY_TYPES: Final = frozenset(t.value for t in schema.System_PropertyType)

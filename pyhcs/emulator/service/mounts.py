@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cmdline
+from pyhcs.emulator.service import cmdline
 
 
 class MountError(Exception):

@@ -13,9 +13,10 @@ import threading
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import cpus, documents
+from pyhcs.emulator import documents
 from pyhcs.emulator.documents import SUPPORTED_SCHEMA_VERSIONS
-from pyhcs.emulator.systems import RequestFailedError, request_document
+from pyhcs.emulator.service import cpus
+from pyhcs.emulator.service.computecore import RequestFailedError, request_document
 from pyhcs.errors import InvalidJsonError
 
 

@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import autostart
-from pyhcs.emulator.client import Client
-from pyhcs.emulator.table import Table
+from pyhcs.emulator.client import autostart
+from pyhcs.emulator.client.computecore import Client
+from pyhcs.emulator.client.table import Table
 from pyhcs.errors import BackendError
 
 _lock = threading.Lock()

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import documents, handles
-from pyhcs.emulator.connection import Connection, Reply
-from pyhcs.emulator.dispatch import Dispatcher
-from pyhcs.emulator.faults import Fault, Faults
-from pyhcs.emulator.memory import Allocator
+from pyhcs.emulator import documents
+from pyhcs.emulator.client import handles
+from pyhcs.emulator.client.connection import Connection, Reply
+from pyhcs.emulator.client.dispatch import Dispatcher
+from pyhcs.emulator.client.faults import Fault, Faults
+from pyhcs.emulator.client.memory import Allocator
 from pyhcs.raw.ffi import ffi
 
 INFINITE = 0xFFFFFFFF

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import handles
-from pyhcs.emulator.client import Client
+from pyhcs.emulator.client import handles
+from pyhcs.emulator.client.computecore import Client
 from pyhcs.raw.ffi import ffi
 
 #: HCN_NOTIFICATIONS ServiceDisconnect.

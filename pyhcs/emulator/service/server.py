@@ -8,6 +8,7 @@ on their own thread. When a session ends, the handles it held are closed as if b
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import faulthandler
 import fcntl
@@ -16,7 +17,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 from collections.abc import Callable
@@ -24,14 +24,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import protocol
-from pyhcs.emulator.host import HostSettings
-from pyhcs.emulator.network import NetworkRegistry
-from pyhcs.emulator.systems import Registry, RequestFailedError
+from pyhcs.emulator import protocol, statedir
+from pyhcs.emulator.service.computecore import Registry, RequestFailedError
+from pyhcs.emulator.service.computenetwork import NetworkRegistry
+from pyhcs.emulator.service.host import HostSettings
+from pyhcs.errors import UnsafeStateDirError
 
-SOCKET_NAME: Final = "service.sock"
-LOCK_NAME: Final = "service.lock"
-PID_NAME: Final = "service.pid"
 PROTOCOL_VERSION: Final = 1
 
 #: Requests that may block, served on their own thread.
@@ -127,6 +125,7 @@ class Service:
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = threading.Event()
         self._lock_fd = -1
+        self.dir_fd = -1
         self.listener: socket.socket | None = None
         self._handlers: dict[str, Callable[[Session, dict[str, Any]], Any]] = {
             "hello": lambda s, m: (hr.S_OK, None),
@@ -223,28 +222,34 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------------
 
     def bind(self) -> None:
-        """Take the directory lock and listen; raises ServiceError if another service owns it."""
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
-        self._lock_fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        """Check the state directory, take its lock and listen. Raises ServiceError if another
+        service owns it, UnsafeStateDirError if another user could control it."""
+        self.dir_fd = statedir.open_dir(self.dir, create=True)
+        self._lock_fd = statedir.open_file(
+            self.dir_fd, statedir.LOCK_NAME, os.O_RDWR | os.O_CREAT, self.dir
+        )
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise ServiceError(f"another emulator service is running in {self.dir}") from exc
             raise
-        path = self.dir / SOCKET_NAME
-        path.unlink(missing_ok=True)
+        statedir.check_entry(self.dir_fd, statedir.SOCKET_NAME, self.dir)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(statedir.SOCKET_NAME, dir_fd=self.dir_fd)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        old = os.umask(0o177)
+        old = os.umask(0o177)  # the socket is created owner-only, nothing to chmod later
         try:
-            listener.bind(str(path))
+            listener.bind(str(self.dir / statedir.SOCKET_NAME))
         finally:
             os.umask(old)
-        os.chmod(path, 0o600)
         listener.listen(128)
         self.listener = listener
-        (self.dir / PID_NAME).write_text(f"{os.getpid()}\n")
+        pid_fd = statedir.open_file(
+            self.dir_fd, statedir.PID_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.dir
+        )
+        with os.fdopen(pid_fd, "w") as pid_file:
+            pid_file.write(f"{os.getpid()}\n")
 
     def serve_forever(self) -> None:
         assert self.listener is not None
@@ -256,19 +261,20 @@ class Service:
         finally:
             self.registry.shutdown_all()
             self.listener.close()
-            (self.dir / SOCKET_NAME).unlink(missing_ok=True)
-            (self.dir / PID_NAME).unlink(missing_ok=True)
+            for name in (statedir.SOCKET_NAME, statedir.PID_NAME):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=self.dir_fd)
             with self._lock:
                 sessions = list(self.sessions)
             for session in sessions:
                 session.sock.shutdown(socket.SHUT_RDWR)
             os.close(self._lock_fd)
+            os.close(self.dir_fd)
 
     def _accept(self) -> None:
         assert self.listener is not None
         sock, _addr = self.listener.accept()
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pid, uid, _gid = struct.unpack("3i", creds)
+        pid, uid, _gid = protocol.peer_credentials(sock)
         if uid not in (os.getuid(), 0):
             sock.close()
             return
@@ -283,7 +289,7 @@ def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     service = Service(state_dir)
     try:
         service.bind()
-    except ServiceError as exc:
+    except (ServiceError, UnsafeStateDirError) as exc:
         print(f"pyhcs emulator: {exc}", file=sys.stderr)
         if ready_fd is not None:
             os.write(ready_fd, b"busy\n")

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-
-ATTACH_RECORD = ".pyhcs-attached.json"
-CHAIN = "layerchain.json"
+from pyhcs.emulator.documents import ATTACH_RECORD, CHAIN
 
 
 class StorageError(Exception):

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyhcs import hresult as hr
 from pyhcs.emulator import protocol
-from pyhcs.emulator.server import SOCKET_NAME
+from pyhcs.emulator.client import autostart
 
 Reply = dict[str, Any]
 #: Called on the reader thread with the reply and the fds that came with it (now owned).
@@ -54,13 +54,7 @@ class Connection:
         on_disconnect: Callable[[], None],
     ) -> None:
         self.directory = directory
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            sock.connect(str(directory / SOCKET_NAME))
-        except OSError:
-            sock.close()
-            raise
-        self._sock = sock
+        self._sock = autostart.connect(directory)
         self._on_event = on_event
         self._on_disconnect = on_disconnect
         self._lock = threading.Lock()

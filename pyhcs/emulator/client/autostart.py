@@ -18,45 +18,64 @@ from pathlib import Path
 from typing import Final
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.server import SOCKET_NAME
-from pyhcs.errors import BackendError
+from pyhcs.emulator import protocol, statedir
+from pyhcs.emulator.statedir import default_dir
+from pyhcs.errors import EmulatorError, UnsafeStateDirError
 
-DIR_ENV: Final = "PYHCS_EMULATOR_DIR"
+__all__ = ["default_dir", "ensure", "reachable", "start"]
+
 AUTOSTART_ENV: Final = "PYHCS_EMULATOR_AUTOSTART"
 START_TIMEOUT: Final = 15.0
-
-
-def default_dir() -> Path:
-    explicit = os.environ.get(DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "pyhcs-emulator"
-    return Path(f"/tmp/pyhcs-emulator-{os.getuid()}")
 
 
 def autostart_enabled() -> bool:
     return os.environ.get(AUTOSTART_ENV, "1").strip() not in ("0", "false", "no", "off")
 
 
-def reachable(directory: Path) -> bool:
-    """Whether a service accepts connections in ``directory``."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def connect(directory: Path) -> socket.socket:
+    """A connected socket to the service in ``directory``, whose peer is proven to run as this
+    user or root before anything it says is trusted. Raises OSError when nothing listens,
+    UnsafeStateDirError when someone else does."""
+    path = directory / statedir.SOCKET_NAME
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
-        sock.connect(str(directory / SOCKET_NAME))
+        sock.connect(str(path))
+        _pid, uid, _gid = protocol.peer_credentials(sock)
+    except OSError:
+        sock.close()
+        raise
+    if uid not in (os.geteuid(), 0):
+        sock.close()
+        raise UnsafeStateDirError(
+            f"refusing the emulator service at {path}: it runs as uid {uid}, not as uid "
+            f"{os.geteuid()} or root",
+            hresult=hr.E_ACCESSDENIED,
+            path=str(path),
+        )
+    return sock
+
+
+def reachable(directory: Path) -> bool:
+    """Whether a service of this user (or root) accepts connections in ``directory``."""
+    try:
+        connect(directory).close()
     except OSError:
         return False
-    finally:
-        sock.close()
     return True
 
 
 def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
     """Start a detached service in ``directory``; returns its pid once it is ready."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dir_fd = statedir.open_dir(directory, create=True)
+    try:
+        log_fd = statedir.open_file(
+            dir_fd, statedir.LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, directory
+        )
+    finally:
+        os.close(dir_fd)
+    log = os.fdopen(log_fd, "ab")
     read_end, write_end = os.pipe()
-    log = open(directory / "service.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         child = subprocess.Popen(
             [
@@ -85,9 +104,9 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
             remaining = deadline - time.monotonic()
             ready, _w, _x = select.select([read_end], [], [], max(0.0, remaining))
             if not ready:
-                raise BackendError(
+                raise EmulatorError(
                     f"the emulator service in {directory} did not become ready in {timeout:g} s "
-                    f"(see {directory / 'service.log'})",
+                    f"(see {directory / statedir.LOG_NAME})",
                     hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,
                 )
             chunk = os.read(read_end, 64)
@@ -100,8 +119,9 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
         return child.pid
     if data.startswith(b"busy") and reachable(directory):
         return child.pid  # another client started it first
-    raise BackendError(
-        f"the emulator service in {directory} failed to start (see {directory / 'service.log'})",
+    log_path = directory / statedir.LOG_NAME
+    raise EmulatorError(
+        f"the emulator service in {directory} failed to start (see {log_path})",
         hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,
     )
 
@@ -109,10 +129,12 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
 def ensure(directory: Path | None = None) -> Path:
     """The directory of a running service, starting one if allowed."""
     directory = directory or default_dir()
+    if directory.exists() or directory.is_symlink():
+        os.close(statedir.open_dir(directory, create=False))
     if reachable(directory):
         return directory
     if not autostart_enabled():
-        raise BackendError(
+        raise EmulatorError(
             f"no emulator service in {directory} and {AUTOSTART_ENV}=0; start one with "
             f"'pyhcs emulator serve --dir {directory}'",
             hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from pyhcs import hresult as hr
-from pyhcs.emulator.systems import Peer, RequestFailedError
+from pyhcs.emulator.service.computecore import Peer, RequestFailedError
 
 KINDS: Final = ("network", "endpoint", "namespace", "loadbalancer", "guestnetworkservice")
 NETWORK_TYPES: Final = frozenset(

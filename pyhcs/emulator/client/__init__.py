@@ -1,0 +1,1 @@
+"""The client half: runs in the user's process, behind ``pyhcs.raw.lib``."""

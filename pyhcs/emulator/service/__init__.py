@@ -1,0 +1,1 @@
+"""The service half: runs in the emulator service process (``pyhcs emulator serve``)."""
