@@ -59,6 +59,8 @@ def reachable(directory: Path) -> bool:
     """Whether a service of this user (or root) accepts connections in ``directory``."""
     try:
         connect(directory).close()
+    except UnsafeStateDirError:
+        raise  # someone else's service: never a reason to start one of ours beside it
     except OSError:
         return False
     return True
