@@ -7,6 +7,7 @@ result is committed under it again. Events are pushed to every session that hold
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import documents
+from pyhcs.emulator import documents, statedir
 from pyhcs.emulator.service import cpus, isolation, mounts, properties
 from pyhcs.emulator.service.isolation import Isolation
 from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
@@ -199,7 +200,9 @@ class Registry:
                         "RegisterHostedSystem",
                     )
             storage_root = _storage_root(documents.container_body(doc))
-            root = storage_root or self.state_dir / "systems" / _safe(system_id) / "root"
+            root = storage_root or (
+                self.state_dir / statedir.SYSTEMS_NAME / system_dir_name(system_id) / "root"
+            )
             root.mkdir(parents=True, exist_ok=True)
             system = System(system_id, doc, root)
             system.private_root = storage_root is None
@@ -747,8 +750,13 @@ def _boots_linux(doc: dict[str, Any]) -> bool:
     return isinstance(chipset, dict) and chipset.get("LinuxKernelDirect") is not None
 
 
-def _safe(system_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in system_id)[:100]
+def system_dir_name(system_id: str) -> str:
+    """The folder of a system under ``systems/``: a readable prefix (letters, digits, ``-``
+    and ``_`` only, so never ``.`` or ``..``) and the SHA-256 of the id, so two ids never share
+    a folder however they are spelled or however long they are."""
+    prefix = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in system_id)
+    digest = hashlib.sha256(system_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{prefix[:40]}-{digest}"
 
 
 def _live(system: System) -> list[HostProcess]:
