@@ -44,12 +44,16 @@ E_OUTOFMEMORY: Final = 0x8007000E
 E_INVALIDARG: Final = 0x80070057
 ERROR_FILE_NOT_FOUND: Final = 0x80070002
 ERROR_PATH_NOT_FOUND: Final = 0x80070003
+ERROR_TOO_MANY_OPEN_FILES: Final = 0x80070004
 ERROR_INVALID_DATA: Final = 0x8007000D
 ERROR_NOT_SUPPORTED: Final = 0x80070032
 ERROR_BROKEN_PIPE: Final = 0x8007006D
+ERROR_DISK_FULL: Final = 0x80070070
 ERROR_MOD_NOT_FOUND: Final = 0x8007007E
 ERROR_PROC_NOT_FOUND: Final = 0x8007007F
 ERROR_ALREADY_EXISTS: Final = 0x800700B7
+ERROR_BAD_EXE_FORMAT: Final = 0x800700C1
+ERROR_FILENAME_EXCED_RANGE: Final = 0x800700CE
 ERROR_OPERATION_ABORTED: Final = 0x800703E3
 ERROR_NOT_FOUND: Final = 0x80070490
 ERROR_TIMEOUT: Final = 0x800705B4
@@ -166,12 +170,16 @@ _MESSAGES: Final[dict[int, str]] = {
     E_INVALIDARG: "The parameter is incorrect.",
     ERROR_FILE_NOT_FOUND: "The system cannot find the file specified.",
     ERROR_PATH_NOT_FOUND: "The system cannot find the path specified.",
+    ERROR_TOO_MANY_OPEN_FILES: "The system cannot open the file.",
     ERROR_INVALID_DATA: "The data is invalid.",
     ERROR_NOT_SUPPORTED: "The request is not supported.",
     ERROR_BROKEN_PIPE: "The pipe has been ended.",
+    ERROR_DISK_FULL: "There is not enough space on the disk.",
     ERROR_MOD_NOT_FOUND: "The specified module could not be found.",
     ERROR_PROC_NOT_FOUND: "The specified procedure could not be found.",
     ERROR_ALREADY_EXISTS: "Cannot create a file when that file already exists.",
+    ERROR_BAD_EXE_FORMAT: "The program is not a valid Win32 application.",
+    ERROR_FILENAME_EXCED_RANGE: "The filename or extension is too long.",
     ERROR_OPERATION_ABORTED: "The I/O operation has been aborted.",
     ERROR_NOT_FOUND: "Element not found.",
     ERROR_TIMEOUT: "This operation returned because the timeout period expired.",

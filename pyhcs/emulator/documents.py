@@ -16,6 +16,8 @@ from pyhcs.schema import HcsModel
 SUPPORTED_SCHEMA_VERSIONS: Final = ({"Major": 2, "Minor": 6},)
 #: The "Format" marker of the emulator's saved-state files (written by Save ToFile).
 SAVED_STATE_FORMAT: Final = "pyhcs-emulator-saved-state/1"
+#: Deepest nesting of arrays and objects a document may have (HCS documents use about ten).
+MAX_DEPTH: Final = 64
 #: In a writable layer whose storage filter is attached: what the attach copied in.
 ATTACH_RECORD: Final = ".pyhcs-attached.json"
 #: In a layer: its parent chain, as written by HcsInitializeWritableLayer / SetupBaseOSLayer.
@@ -47,9 +49,30 @@ def parse_object(text: str | None, *, allow_empty: bool = True) -> dict[str, Any
         raise InvalidJsonError(
             f"malformed JSON: {exc.msg} at offset {exc.pos}", json_path="$"
         ) from exc
+    except RecursionError as exc:
+        raise InvalidJsonError(
+            f"the document nests deeper than {MAX_DEPTH} levels", json_path="$"
+        ) from exc
     if not isinstance(value, dict):
         raise InvalidJsonError("the document must be a JSON object", json_path="$")
+    if _depth(value) > MAX_DEPTH:
+        raise InvalidJsonError(f"the document nests deeper than {MAX_DEPTH} levels", json_path="$")
     return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of arrays and objects, counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                pending.extend((item, level + 1) for item in node)
+    return deepest
 
 
 def validate(kind: str, doc: dict[str, Any]) -> None:

@@ -56,8 +56,8 @@ def test_hostile_ids_keep_their_own_root(service_dir: Path, table: Table, c: CAp
     for name in (statedir.SOCKET_NAME, statedir.PID_NAME, statedir.LOCK_NAME):
         assert (service_dir / name).exists(), name
     for number, system in enumerate(systems[2:], start=2):
-        params = {"CommandLine": "cat mine.txt", "CreateStdOutPipe": True}
-        process, code, info, _ = c.spawn(system, params)
+        reader = {"CommandLine": "cat mine.txt", "CreateStdOutPipe": True}
+        process, code, info, _ = c.spawn(system, reader)
         assert code == 0
         assert read_all(info.StdOutput).decode().strip() == str(number), HOSTILE[number]
         assert table.CloseHandle(info.StdOutput) == 1

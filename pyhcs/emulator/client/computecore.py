@@ -817,15 +817,15 @@ class Client:
         return ffi.NULL if self.allocator.free(pointer) else pointer
 
     def close_handle(self, handle: Any) -> int:
+        """CloseHandle of a std pipe handle this client handed out; any other value (the
+        client's own socket, a descriptor the program opened itself) is not a handle of the
+        emulator: FALSE (ERROR_INVALID_HANDLE) and nothing is closed."""
         fd = _key(handle)
-        if fd in (0, INVALID_HANDLE_VALUE) or fd > 0x7FFFFFFF:
-            return 0
         with self._lock:
+            if fd not in self.pipes:
+                return 0
             self.pipes.discard(fd)
-        try:
-            os.close(fd)
-        except OSError:
-            return 0
+        os.close(fd)
         return 1
 
 

@@ -9,9 +9,11 @@ All calls are synchronous and run in the caller's process (same host as the serv
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -325,13 +327,27 @@ def setup_base_os_volume(layer: str, volume: str, options: str | None) -> None:
 
 
 def _vhd_path(fd: int) -> Path:
+    """The VHD file an open handle refers to. Only a handle of a virtual disk is one: a
+    regular ``.vhd``/``.vhdx`` file opened for writing that is empty or already holds the
+    emulator's volume record — never some other file the program happens to have open."""
     try:
+        st = os.fstat(fd)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         target = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        is_file = os.path.isfile(target) and os.fstat(fd).st_size >= 0
     except (OSError, OverflowError) as exc:
         raise StorageError(hr.E_HANDLE, "the VHD handle is not an open file") from exc
-    if not is_file:
-        raise StorageError(hr.E_INVALIDARG, f"{target} is not a VHD file")
+    if (
+        not stat.S_ISREG(st.st_mode)
+        or target.suffix.lower() not in (".vhd", ".vhdx")
+        or flags & os.O_ACCMODE == os.O_RDONLY
+    ):
+        raise StorageError(hr.E_HANDLE, "the handle is not a virtual disk opened for writing")
+    try:
+        head = os.pread(fd, len(VHD_MARK), 0) if st.st_size else b""
+    except OSError as exc:
+        raise StorageError(hr.E_HANDLE, f"the VHD handle cannot be read: {exc.strerror}") from exc
+    if head and head != VHD_MARK:
+        raise StorageError(hr.ERROR_INVALID_DATA, f"{target} is not a virtual disk")
     return target
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import protocol
+from pyhcs.emulator import documents, protocol
 from pyhcs.emulator.client import autostart
 
 Reply = dict[str, Any]
@@ -80,8 +80,18 @@ class Connection:
                 completion(disconnected_reply(), [])
                 return
         try:
+            data = protocol.encode(message)
+        except protocol.MessageTooLargeError as exc:
+            # Refused before anything is sent: that call fails, the connection carries on.
+            if completion is not None:
+                with self._lock:
+                    self._pending.pop(message["id"], None)
+                failure = documents.result_error(hr.E_INVALIDARG, f"the request: {exc}")
+                completion({"hr": hr.E_INVALIDARG, "doc": failure}, [])
+            return
+        try:
             with self._send_lock:
-                protocol.send(self._sock, message)
+                protocol.send_bytes(self._sock, data)
         except protocol.ConnectionClosedError:
             self._shut()
 
@@ -110,7 +120,10 @@ class Connection:
     def _read(self) -> None:
         try:
             while True:
-                message, fds = protocol.receive(self._sock)
+                try:
+                    message, fds = protocol.receive(self._sock)
+                except protocol.MalformedMessageError:
+                    continue  # the service never sends one; nothing to match it to
                 fds = [own_fd(fd) for fd in fds]
                 request_id = message.get("re")
                 if request_id is None:

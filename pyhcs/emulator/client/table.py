@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from pyhcs import hresult as hr
+from pyhcs.emulator import oserrors
 from pyhcs.emulator.client import computenetwork, computestorage, handles, utilities
 from pyhcs.emulator.client.computecore import Client
 from pyhcs.raw import cdefs
@@ -119,36 +120,39 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
         "HcsSetProcessCallback": lambda p, o, x, cb: c.set_event_callback(c.processes, p, o, x, cb),
         "HcsWaitForProcessExit": lambda p, t, r: c.wait_exit(c.processes, p, t, r),
         # storage (computestorage.dll), on real directories
-        "HcsImportLayer": _storage(computestorage.import_layer),
-        "HcsExportLayer": _storage(computestorage.export_layer),
-        "HcsDestroyLayer": _storage(computestorage.destroy_layer),
+        "HcsImportLayer": _storage(computestorage.import_layer, 0, 1),
+        "HcsExportLayer": _storage(computestorage.export_layer, 0, 1),
+        "HcsDestroyLayer": _storage(computestorage.destroy_layer, 0),
         "HcsSetupBaseOSLayer": _storage(
             lambda layer, vhd, options: computestorage.setup_base_os_layer(
                 layer, vhd is not None, options
-            )
+            ),
+            0,
         ),
-        "HcsInitializeWritableLayer": _storage(computestorage.initialize_writable_layer),
-        "HcsAttachLayerStorageFilter": _storage(computestorage.attach_filter),
-        "HcsDetachLayerStorageFilter": _storage(computestorage.detach_filter),
-        "HcsAttachOverlayFilter": _storage(computestorage.attach_overlay),
-        "HcsDetachOverlayFilter": _storage(computestorage.detach_overlay),
+        "HcsInitializeWritableLayer": _storage(computestorage.initialize_writable_layer, 0),
+        "HcsAttachLayerStorageFilter": _storage(computestorage.attach_filter, 0),
+        "HcsDetachLayerStorageFilter": _storage(computestorage.detach_filter, 0),
+        "HcsAttachOverlayFilter": _storage(computestorage.attach_overlay, 0),
+        "HcsDetachOverlayFilter": _storage(computestorage.detach_overlay, 0),
         "HcsInitializeLegacyWritableLayer": _storage(
-            computestorage.initialize_legacy_writable_layer
+            computestorage.initialize_legacy_writable_layer, 0, 1
         ),
-        "HcsExportLegacyWritableLayer": _storage(computestorage.export_legacy_writable_layer),
-        "HcsSetupBaseOSVolume": _storage(computestorage.setup_base_os_volume),
+        "HcsExportLegacyWritableLayer": _storage(
+            computestorage.export_legacy_writable_layer, 0, 1, 2
+        ),
+        "HcsSetupBaseOSVolume": _storage(computestorage.setup_base_os_volume, 0, 1),
         "HcsFormatWritableLayerVhd": _storage(
             lambda vhd: computestorage.format_writable_layer_vhd(_fd(vhd))
         ),
         "HcsGetLayerVhdMountPath": lambda vhd, out: _vhd_mount_path(c, vhd, out),
         # utilities on the host filesystem
-        "HcsCreateEmptyGuestStateFile": _storage(utilities.create_empty_file),
-        "HcsCreateEmptyRuntimeStateFile": _storage(utilities.create_empty_file),
-        "HcsGrantVmAccess": _storage(utilities.grant_access),
-        "HcsRevokeVmAccess": _storage(utilities.grant_access),
-        "HcsGrantVmGroupAccess": _storage(utilities.grant_access),
-        "HcsRevokeVmGroupAccess": _storage(utilities.grant_access),
-        "HcsSubmitWerReport": _storage(utilities.submit_wer_report),
+        "HcsCreateEmptyGuestStateFile": _storage(utilities.create_empty_file, 0),
+        "HcsCreateEmptyRuntimeStateFile": _storage(utilities.create_empty_file, 0),
+        "HcsGrantVmAccess": _storage(utilities.grant_access, 0, 1),
+        "HcsRevokeVmAccess": _storage(utilities.grant_access, 0, 1),
+        "HcsGrantVmGroupAccess": _storage(utilities.grant_access, 0),
+        "HcsRevokeVmGroupAccess": _storage(utilities.grant_access, 0),
+        "HcsSubmitWerReport": _storage(utilities.submit_wer_report, 0),
         # computenetwork (HCN), records in the service
         **computenetwork.Hcn(c).implementations(),
         # memory and handles
@@ -158,10 +162,13 @@ def _implementations(c: Client) -> dict[str, Callable[..., Any]]:
     }
 
 
-def _storage(function: Callable[..., None]) -> Callable[..., int]:
-    """Wrap a storage function: PCWSTR arguments in, HRESULT out."""
+def _storage(function: Callable[..., None], *required: int) -> Callable[..., int]:
+    """Wrap a storage or utility function: PCWSTR arguments in, HRESULT out. The arguments
+    at the ``required`` positions (paths, ids) may not be NULL: E_INVALIDARG, nothing done."""
 
     def call(*args: Any) -> int:
+        if any(args[i] == ffi.NULL for i in required):
+            return hr.to_signed(hr.E_INVALIDARG)
         texts = [
             None if a == ffi.NULL else (str(ffi.string(a)) if _is_wstr(a) else a) for a in args
         ]
@@ -170,8 +177,9 @@ def _storage(function: Callable[..., None]) -> Callable[..., int]:
         except computestorage.StorageError as exc:
             return hr.to_signed(exc.hresult)
         except OSError as exc:
-            win32 = _WIN32_FROM_ERRNO.get(exc.errno or 0, 1117)  # default ERROR_IO_DEVICE
-            return hr.to_signed(hr.hresult_from_win32(win32))
+            return hr.to_signed(oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND))
+        except RecursionError:  # a document nested too deeply for any JSON parser
+            return hr.to_signed(hr.HCS_E_INVALID_JSON)
         return hr.S_OK
 
     return call
@@ -197,10 +205,6 @@ def _vhd_mount_path(c: Client, vhd: Any, out: Any) -> int:
 def _is_wstr(value: Any) -> bool:
     ctype = ffi.typeof(value)
     return bool(ctype.kind == "pointer" and ctype.item.cname == "char16_t")
-
-
-#: errno -> Win32: ENOENT→PATH_NOT_FOUND, EACCES/EPERM→ACCESS_DENIED, EEXIST→ALREADY_EXISTS
-_WIN32_FROM_ERRNO = {2: 3, 13: 5, 1: 5, 17: 183}
 
 
 #: Functions that manage an operation rather than start work through one.

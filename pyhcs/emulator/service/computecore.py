@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import documents, statedir
+from pyhcs.emulator import documents, oserrors, statedir
 from pyhcs.emulator.service import cpus, isolation, mounts, properties
 from pyhcs.emulator.service.isolation import Isolation
 from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.errors import InvalidJsonError
+
+#: The signal numbers a Linux guest knows (1..SIGRTMAX).
+_LINUX_SIGNALS = frozenset(int(s) for s in signal.valid_signals() if int(s) > 0)
 
 #: Bound on how long stopping a system waits for its processes to be reaped.
 REAP_TIMEOUT = 10.0
@@ -567,7 +570,11 @@ class Registry:
         sig = doc.get("Signal", "CtrlC")
         if isinstance(sig, str) and sig in WINDOWS_SIGNALS:
             signo = int(WINDOWS_SIGNALS[sig])
-        elif isinstance(sig, int) and not isinstance(sig, bool) and system.linux and sig > 0:
+        elif isinstance(sig, int) and not isinstance(sig, bool) and system.linux:
+            if sig not in _LINUX_SIGNALS:
+                raise RequestFailedError(
+                    hr.E_INVALIDARG, f"{sig} is not a signal of the Linux guest", "SignalProcess"
+                )
             signo = sig
         else:
             raise RequestFailedError(
@@ -581,7 +588,9 @@ class Registry:
         return hr.S_OK, documents.process_status(process.pid, process.exit_code)
 
     def modify_process(self, peer: Peer, pkey: int, text: str | None) -> Result:
-        doc = request_document(text, "ModifyProcess", allow_empty=False)
+        doc = request_document(
+            text, "ModifyProcess", kind="ProcessModifyRequest", allow_empty=False
+        )
         _system, process = self._process_of(peer, pkey)
         if process.exit_code is not None:
             raise RequestFailedError(hr.HCS_E_PROCESS_ALREADY_STOPPED, None, "ModifyProcess")
@@ -728,13 +737,19 @@ def _storage_root(body: dict[str, Any] | None) -> Path | None:
     if not path:
         return None
     base = Path(str(path))
-    if not base.is_dir():
-        raise RequestFailedError(
-            hr.ERROR_PATH_NOT_FOUND, f"Storage.Path {path} is not a directory", "Construct"
-        )
-    if not (base / "Files").is_dir():
+    try:
+        if not base.is_dir():
+            raise RequestFailedError(
+                hr.ERROR_PATH_NOT_FOUND, f"Storage.Path {path} is not a directory", "Construct"
+            )
+        layer = (base / "Files").is_dir()
+        attached = (base / documents.ATTACH_RECORD).exists()
+    except OSError as exc:  # a path the host cannot even look up (too long, ...)
+        code = oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND)
+        raise RequestFailedError(code, f"Storage.Path: {exc.strerror}", "Construct") from exc
+    if not layer:
         return base
-    if storage.get("Layers") and not (base / documents.ATTACH_RECORD).exists():
+    if storage.get("Layers") and not attached:
         raise RequestFailedError(
             hr.HCS_E_INVALID_LAYER,
             f"the storage filter is not attached to {path} (HcsAttachLayerStorageFilter)",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
+from pyhcs.emulator import oserrors
 from pyhcs.emulator.service import cmdline
 
 
@@ -31,16 +32,22 @@ def apply(root: Path, entry: Any) -> Path:
     host, inside = entry.get("HostPath"), entry.get("ContainerPath")
     if not isinstance(host, str) or not isinstance(inside, str) or not inside.strip("\\/:Cc"):
         raise MountError(hr.E_INVALIDARG, "MappedDirectory needs HostPath and ContainerPath")
-    source = Path(host)
-    if not source.is_dir():
-        raise MountError(hr.ERROR_PATH_NOT_FOUND, f"HostPath {host} is not a directory")
-    link = cmdline.to_host(inside, root)
-    if link == root or root not in link.parents:
-        raise MountError(hr.E_INVALIDARG, f"ContainerPath {inside} is not inside C:\\")
-    if link.exists() or link.is_symlink():
-        raise MountError(hr.ERROR_ALREADY_EXISTS, f"{inside} already exists in the container")
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(source.resolve(), target_is_directory=True)
+    try:
+        source = Path(host)
+        if not source.is_dir():
+            raise MountError(hr.ERROR_PATH_NOT_FOUND, f"HostPath {host} is not a directory")
+        link = cmdline.to_host(inside, root)
+        if link == root or root not in link.parents:
+            raise MountError(hr.E_INVALIDARG, f"ContainerPath {inside} is not inside C:\\")
+        if link.exists() or link.is_symlink():
+            raise MountError(hr.ERROR_ALREADY_EXISTS, f"{inside} already exists in the container")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source.resolve(), target_is_directory=True)
+    except OSError as exc:  # a name too long for the host, a file in the way, ...
+        raise MountError(
+            oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND),
+            f"MappedDirectory {inside}: {exc.strerror}",
+        ) from exc
     return link
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
+from pyhcs.emulator import oserrors
 from pyhcs.emulator.service import cmdline
 from pyhcs.emulator.service.isolation import Isolation
 
@@ -57,6 +58,30 @@ class ProcessError(Exception):
         self.hresult = hresult
 
 
+#: How an executable starts: ELF binaries and ``#!`` scripts are all the host can run.
+_EXECUTABLE_MAGIC = (b"\x7fELF", b"#!")
+
+
+def _check_program(program: str, cwd: Path) -> None:
+    """Fail the way CreateProcess fails, before anything starts: a missing program, one that
+    cannot be run, one with no valid executable format. Checked here rather than left to the
+    exec so that every path (including a namespace wrapper that execs later) fails alike."""
+    path = Path(program) if os.path.isabs(program) else cwd / program
+    try:
+        if not path.is_file():
+            if path.exists():
+                raise ProcessError(hr.E_ACCESSDENIED, f"{program} is not a file")
+            raise ProcessError(hr.ERROR_FILE_NOT_FOUND, f"{program}: no such program")
+        if not os.access(path, os.X_OK):
+            raise ProcessError(hr.E_ACCESSDENIED, f"{program} is not executable")
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ProcessError(oserrors.hresult_for(exc), f"{program}: {exc.strerror}") from exc
+    if not magic.startswith(_EXECUTABLE_MAGIC):
+        raise ProcessError(hr.ERROR_BAD_EXE_FORMAT, f"{program} is not a valid executable")
+
+
 class HostProcess:
     """One running (or exited) host process of a compute system."""
 
@@ -74,9 +99,16 @@ class HostProcess:
         env = {str(k): str(v) for k, v in dict(params.get("Environment", {})).items()}
         env.setdefault("PATH", os.environ.get("PATH", os.defpath))
         cwd = cmdline.to_host(str(params.get("WorkingDirectory", "C:\\")), root)
-        if not cwd.is_dir():
-            raise ProcessError(hr.ERROR_PATH_NOT_FOUND, f"working directory {cwd} not found")
+        try:
+            if not cwd.is_dir():
+                raise ProcessError(hr.ERROR_PATH_NOT_FOUND, f"working directory {cwd} not found")
+        except OSError as exc:
+            raise ProcessError(
+                oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND),
+                f"working directory {cwd}: {exc.strerror}",
+            ) from exc
         argv[0] = cmdline.resolve_program(argv[0], root, env)
+        _check_program(argv[0], cwd)
         self.image = os.path.basename(argv[0])
         if isolation is not None:
             argv = isolation.wrap(argv)
@@ -131,10 +163,10 @@ class HostProcess:
                 self.popen = subprocess.Popen(
                     argv, cwd=cwd, env=env, start_new_session=True, close_fds=True, **stdio
                 )
-            except FileNotFoundError as exc:
-                raise ProcessError(hr.ERROR_FILE_NOT_FOUND, f"{argv[0]}: {exc.strerror}") from exc
-            except PermissionError as exc:
-                raise ProcessError(hr.E_ACCESSDENIED, f"{argv[0]}: {exc.strerror}") from exc
+            except OSError as exc:  # E2BIG, ENOEXEC, ...: what CreateProcess would say
+                raise ProcessError(
+                    oserrors.hresult_for(exc), f"{self.image}: {exc.strerror}"
+                ) from exc
         except BaseException:
             self.close_client_fds()
             self._release_streams()

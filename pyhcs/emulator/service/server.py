@@ -13,6 +13,7 @@ import errno
 import faulthandler
 import fcntl
 import json
+import logging
 import os
 import select
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pyhcs import hresult as hr
-from pyhcs.emulator import protocol, statedir
+from pyhcs.emulator import documents, oserrors, protocol, statedir
 from pyhcs.emulator.service.computecore import Registry, RequestFailedError
 from pyhcs.emulator.service.computenetwork import NetworkRegistry
 from pyhcs.emulator.service.host import HostSettings
@@ -34,6 +35,14 @@ PROTOCOL_VERSION: Final = 1
 
 #: Requests that may block, served on their own thread.
 _BLOCKING: Final = frozenset({"shutdown", "terminate", "crash", "wait_exit", "wait_process_exit"})
+
+
+log = logging.getLogger("pyhcs.emulator.service")
+
+
+def _describe(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename is not None else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 class ServiceError(Exception):
@@ -52,18 +61,35 @@ class Session:
         self.alive = True
 
     def push(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        """Send a reply or an event. A reply over the message limit becomes an error reply for
+        that request alone."""
+        try:
+            data = protocol.encode(message)
+        except protocol.MessageTooLargeError as exc:
+            if "re" not in message:
+                log.warning("client %d: dropped an event of %d bytes: %s", self.pid, exc.size, exc)
+                return
+            failure = documents.result_error(hr.E_OUTOFMEMORY, f"the reply: {exc}")
+            data, fds = (
+                protocol.encode({"re": message["re"], "hr": hr.E_OUTOFMEMORY, "doc": failure}),
+                None,
+            )
         with self._send_lock:
             if not self.alive:
                 return
             try:
-                protocol.send(self.sock, message, fds)
+                protocol.send_bytes(self.sock, data, fds)
             except protocol.ConnectionClosedError:
                 self.alive = False
 
     def run(self) -> None:
         try:
             while True:
-                message, fds = protocol.receive(self.sock)
+                try:
+                    message, fds = protocol.receive(self.sock)
+                except protocol.MalformedMessageError as exc:
+                    log.warning("client %d: dropped a malformed message: %s", self.pid, exc)
+                    continue
                 for fd in fds:
                     os.close(fd)
                 if message.get("op") in _BLOCKING:
@@ -99,9 +125,24 @@ class Session:
                 after = extra.get("after")
         except RequestFailedError as failure:
             reply["hr"], reply["doc"] = failure.hresult, failure.document
-        except (KeyError, TypeError, ValueError) as exc:
-            reply["hr"], reply["doc"] = hr.E_INVALIDARG, None
-            reply["why"] = f"malformed request: {exc}"
+        except OSError as exc:
+            # The host refused what the request asked (a name too long, no such path...):
+            # the HRESULT Windows gives for the same failure, for this call alone.
+            code = oserrors.hresult_for(exc)
+            reply["hr"], reply["doc"] = code, documents.result_error(code, _describe(exc))
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+            text = f"malformed request {message.get('op')!r}: {exc!r}"
+            reply["hr"], reply["doc"] = (
+                hr.E_INVALIDARG,
+                documents.result_error(hr.E_INVALIDARG, text),
+            )
+        except Exception as exc:  # one failed call must never end the session
+            log.exception("client %d: request %r failed unexpectedly", self.pid, message.get("op"))
+            text = f"the emulator failed on {message.get('op')!r}: {exc!r}"
+            reply["hr"], reply["doc"] = (
+                hr.E_UNEXPECTED,
+                documents.result_error(hr.E_UNEXPECTED, text),
+            )
         try:
             if request_id is not None:
                 self.push(reply, fds)
@@ -286,6 +327,11 @@ class Service:
 
 def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     """Run the service until asked to stop (request, SIGTERM, SIGINT). Returns an exit status."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s pyhcs-emulator[%(process)d] %(levelname)s %(message)s",
+    )
     service = Service(state_dir)
     try:
         service.bind()
