@@ -83,7 +83,7 @@ def test_console_sizes_out_of_range(table: Table, c: CApi, system: Any, size: st
     alive(table, c, system)
 
 
-def test_unknown_linux_signal_is_an_invalid_argument(table: Table, c: CApi) -> None:
+def test_unknown_linux_signal_is_invalid(table: Table, c: CApi) -> None:
     vm, code, _ = c.create("linux-vm", LINUX_VM)
     assert code == 0
     assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
@@ -91,7 +91,7 @@ def test_unknown_linux_signal_is_an_invalid_argument(table: Table, c: CApi) -> N
     assert code == 0
     for bad in (1000, 0, -9):
         doc = json.dumps({"Signal": bad})
-        assert c.process_op("HcsSignalProcess", process, doc)[0] == hr.E_INVALIDARG
+        assert c.process_op("HcsSignalProcess", process, doc)[0] == hr.HCS_E_INVALID_JSON
     assert c.process_op("HcsSignalProcess", process, json.dumps({"Signal": 9})) == (0, None)
     assert c.wait_process(process)[1]["ExitCode"] == 128 + 9
     table.HcsCloseProcess(process)

@@ -573,7 +573,9 @@ class Registry:
         elif isinstance(sig, int) and not isinstance(sig, bool) and system.linux:
             if sig not in _LINUX_SIGNALS:
                 raise RequestFailedError(
-                    hr.E_INVALIDARG, f"{sig} is not a signal of the Linux guest", "SignalProcess"
+                    hr.HCS_E_INVALID_JSON,
+                    f"{sig} is not a signal of the Linux guest (at $.Signal)",
+                    "SignalProcess",
                 )
             signo = sig
         else:
