@@ -186,6 +186,9 @@ def _storage(function: Callable[..., None], *required: int) -> Callable[..., int
 
 
 def _fd(handle: Any) -> int:
+    """The descriptor a HANDLE carries; NULL (None once unwrapped) is no handle at all."""
+    if handle is None or handle == ffi.NULL:
+        raise computestorage.StorageError(hr.E_HANDLE, "the handle is NULL")
     return int(ffi.cast("uintptr_t", handle))
 
 
