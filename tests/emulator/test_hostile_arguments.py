@@ -60,9 +60,7 @@ def test_deeply_nested_json_is_invalid_json(table: Table, c: CApi, system: Any) 
     assert "deeper than" in json.loads(doc or "{}")["ErrorMessage"]
     table.HcsCloseComputeSystem(handle)
     modify = '{"ResourcePath":"Container/MappedDirectories","Settings":' + "[" * 5000 + "]" * 5000
-    code, _doc = c.run(
-        lambda op: table.HcsModifyComputeSystem(system, op, modify + "}", ffi.NULL)
-    )
+    code, _doc = c.run(lambda op: table.HcsModifyComputeSystem(system, op, modify + "}", ffi.NULL))
     assert code == hr.HCS_E_INVALID_JSON
     alive(table, c, system)
 

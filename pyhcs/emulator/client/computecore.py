@@ -714,7 +714,9 @@ class Client:
                 saved = json.load(f)
         except FileNotFoundError:
             return _signed(hr.ERROR_FILE_NOT_FOUND)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except UnicodeEncodeError:  # an unpaired surrogate: no host path can hold it
+            return _signed(hr.E_INVALIDARG)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return _signed(hr.ERROR_INVALID_DATA)
         if not isinstance(saved, dict) or saved.get("Format") != documents.SAVED_STATE_FORMAT:
             return _signed(hr.ERROR_INVALID_DATA)

@@ -180,6 +180,8 @@ def _storage(function: Callable[..., None], *required: int) -> Callable[..., int
             return hr.to_signed(oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND))
         except RecursionError:  # a document nested too deeply for any JSON parser
             return hr.to_signed(hr.HCS_E_INVALID_JSON)
+        except UnicodeEncodeError:  # an unpaired surrogate: no host path can hold it
+            return hr.to_signed(hr.E_INVALIDARG)
         return hr.S_OK
 
     return call
