@@ -124,3 +124,51 @@ def test_demo_runs_a_real_container_on_the_emulator(tmp_path: Path) -> None:
     )
     assert exit_status["ExitType"] == "ForcedExit"
     assert lines[-1] == "HcsCloseComputeSystem: handle closed"
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], cls: str) -> str:
+    """The run failed with exactly one line on stderr naming the typed error: no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"pyhcs: {cls}: "), lines[0]
+    return lines[0]
+
+
+def test_unusable_state_dir_is_a_typed_one_line_error() -> None:
+    env = {**os.environ, "PYHCS_BACKEND": "emulator", "PYHCS_EMULATOR_DIR": "/proc/nope"}
+    line = _one_line_error(_pyhcs("demo", env=env), "EmulatorError")
+    assert "/proc/nope" in line
+    assert "hint: set PYHCS_EMULATOR_DIR" in line
+
+
+def test_autostart_off_hints_at_serve_not_windows(tmp_path: Path) -> None:
+    directory = tmp_path / "none"
+    env = {
+        **os.environ,
+        "PYHCS_BACKEND": "emulator",
+        "PYHCS_EMULATOR_DIR": str(directory),
+        "PYHCS_EMULATOR_AUTOSTART": "0",
+    }
+    line = _one_line_error(_pyhcs("demo", env=env), "EmulatorError")
+    assert f"hint: start one with 'pyhcs emulator serve --dir {directory}'" in line
+    assert "reboot" not in line
+    assert "Windows" not in line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the native backend works on Windows")
+def test_native_backend_off_windows_says_to_use_the_emulator() -> None:
+    env = {**os.environ, "PYHCS_BACKEND": "native"}
+    line = _one_line_error(_pyhcs("demo", env=env), "DllNotFoundError")
+    assert "the native backend needs Windows" in line
+    assert "unset PYHCS_BACKEND" in line
+    assert "reboot" not in line
+    assert "optional feature" not in line
+
+
+@pytest.mark.parametrize("args", [("tour", "backend"), ("tour",), ("demo",)])
+def test_bogus_backend_fails_the_command(args: tuple[str, ...]) -> None:
+    env = {**os.environ, "PYHCS_BACKEND": "bogus"}
+    line = _one_line_error(_pyhcs(*args, env=env), "InvalidArgumentError")
+    assert "PYHCS_BACKEND='bogus' is not a backend" in line

@@ -22,11 +22,7 @@ _DECLARATION = re.compile(r"^(?P<ret>.*)\(WINAPI \*\)\((?P<params>.*)\)$")
 
 def _backend() -> Iterator[str]:
     yield "== Backend"
-    try:
-        name = backend.selected()
-    except errors.HcsError as exc:
-        yield f"  {exc}"
-        return
+    name = backend.selected()  # a bad PYHCS_BACKEND is an error of the command, not a line
     yield f"  selected: {name} (set {backend.BACKEND_ENV}=native|emulator to choose)"
     yield "  `from pyhcs.raw import ffi, lib` gives the C functions below, e.g."
     yield "  op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)"
