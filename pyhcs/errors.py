@@ -290,6 +290,9 @@ class NotFoundError(HcsError):
             hr.HCN_E_POLICY_NOT_FOUND,
             hr.HCN_E_VFP_PORTSETTING_NOT_FOUND,
             hr.HCN_E_SWITCH_EXTENSION_NOT_FOUND,
+            hr.GCN_E_NETADAPTER_NOT_FOUND,
+            hr.GCN_E_NETCOMPARTMENT_NOT_FOUND,
+            hr.GCN_E_NETINTERFACE_NOT_FOUND,
         }
     )
 
@@ -363,7 +366,14 @@ class OperationTimeoutError(HcsError, TimeoutError):
     """A wait ran out of time; the operation itself may still be running."""
 
     default_hresult = hr.HCS_E_OPERATION_TIMEOUT
-    codes = frozenset({hr.HCS_E_OPERATION_TIMEOUT, hr.HCS_E_CONNECTION_TIMEOUT, hr.ERROR_TIMEOUT})
+    codes = frozenset(
+        {
+            hr.HCS_E_OPERATION_TIMEOUT,
+            hr.HCS_E_CONNECTION_TIMEOUT,
+            hr.ERROR_TIMEOUT,
+            hr.GCN_E_NETADAPTER_TIMEOUT,
+        }
+    )
 
 
 class AccessDeniedError(HcsError, PermissionError):
