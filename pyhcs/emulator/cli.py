@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir or autostart.default_dir()
     if args.emulator_command == "serve":
+        autostart.check_dir(directory)  # a typed error, not a traceback from deep in bind()
         return server.serve(directory, args.ready_fd)
     if not autostart.reachable(directory):
         if args.emulator_command == "stop":

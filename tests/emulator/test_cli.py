@@ -152,3 +152,11 @@ def test_stop_says_what_it_stopped(tmp_path: Path) -> None:
     again = _cli("stop", "--dir", str(directory))
     assert again.returncode == 0
     assert again.stdout == f"no emulator service runs in {directory}; nothing to stop\n"
+
+
+def test_serve_in_an_unusable_directory_is_a_typed_error() -> None:
+    result = _cli("serve", "--dir", "/proc/nope")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("pyhcs: EmulatorError: cannot use /proc/nope as the emulator state")

@@ -22,7 +22,7 @@ from pyhcs.emulator import protocol, statedir
 from pyhcs.emulator.statedir import default_dir
 from pyhcs.errors import EmulatorError, UnsafeStateDirError
 
-__all__ = ["default_dir", "ensure", "reachable", "start"]
+__all__ = ["check_dir", "default_dir", "ensure", "reachable", "start"]
 
 AUTOSTART_ENV: Final = "PYHCS_EMULATOR_AUTOSTART"
 START_TIMEOUT: Final = 15.0
@@ -142,6 +142,18 @@ def _unusable(directory: Path, exc: OSError) -> EmulatorError:
         hint=f"set {statedir.DIR_ENV} to a directory you may create (its parent must exist "
         "and be writable by you), or unset it to use the default",
     )
+
+
+def check_dir(directory: Path) -> None:
+    """Make (if missing) and check the state directory, as typed errors: UnsafeStateDirError
+    when another user could control it, EmulatorError when the OS refuses it."""
+    try:
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(statedir.open_dir(directory, create=True))
+    except UnsafeStateDirError:
+        raise
+    except OSError as exc:
+        raise _unusable(directory, exc) from exc
 
 
 def ensure(directory: Path | None = None) -> Path:
