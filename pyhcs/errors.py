@@ -13,6 +13,7 @@ HRESULT, the error still has the class of the HRESULT the call returned.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -289,6 +290,9 @@ class NotFoundError(HcsError):
             hr.HCN_E_POLICY_NOT_FOUND,
             hr.HCN_E_VFP_PORTSETTING_NOT_FOUND,
             hr.HCN_E_SWITCH_EXTENSION_NOT_FOUND,
+            hr.GCN_E_NETADAPTER_NOT_FOUND,
+            hr.GCN_E_NETCOMPARTMENT_NOT_FOUND,
+            hr.GCN_E_NETINTERFACE_NOT_FOUND,
         }
     )
 
@@ -362,7 +366,14 @@ class OperationTimeoutError(HcsError, TimeoutError):
     """A wait ran out of time; the operation itself may still be running."""
 
     default_hresult = hr.HCS_E_OPERATION_TIMEOUT
-    codes = frozenset({hr.HCS_E_OPERATION_TIMEOUT, hr.HCS_E_CONNECTION_TIMEOUT, hr.ERROR_TIMEOUT})
+    codes = frozenset(
+        {
+            hr.HCS_E_OPERATION_TIMEOUT,
+            hr.HCS_E_CONNECTION_TIMEOUT,
+            hr.ERROR_TIMEOUT,
+            hr.GCN_E_NETADAPTER_TIMEOUT,
+        }
+    )
 
 
 class AccessDeniedError(HcsError, PermissionError):
@@ -513,6 +524,15 @@ class FeatureMissingError(HcsError):
 class BackendError(FeatureMissingError):
     """The selected backend cannot be used on this machine (raised on first use, not import)."""
 
+    # The Windows-features hint of the parent class misleads off Windows, where the fix is the
+    # emulator backend, not a feature to enable.
+    default_hint = (
+        FeatureMissingError.default_hint
+        if sys.platform == "win32"
+        else "off Windows pyhcs runs on the HCS emulator: unset PYHCS_BACKEND (or set "
+        "PYHCS_BACKEND=emulator)"
+    )
+
 
 class EmulatorError(BackendError):
     """The HCS emulator service cannot be started or reached here (off Windows)."""
@@ -585,7 +605,7 @@ class CdefsNotFoundError(HcsError):
     """The packaged C declarations are missing or damaged: the installation is broken."""
 
     default_hresult = hr.ERROR_FILE_NOT_FOUND
-    default_hint = "reinstall pyhcs (pip install --force-reinstall pyhcs)"
+    default_hint = "reinstall pyhcs from its source tree (pip install --force-reinstall -e .)"
 
 
 _HINTS: dict[int, str] = {

@@ -32,7 +32,7 @@ class HResultInfo:
 S_OK: Final = 0x00000000
 S_FALSE: Final = 0x00000001
 
-# --- COM / Win32 failures HCS returns (HCS-REFERENCE §2.2) --------------------------------
+# --- COM / Win32 failures HCS returns --------------------------------------------------
 E_NOTIMPL: Final = 0x80004001
 E_POINTER: Final = 0x80004003
 E_ABORT: Final = 0x80004004
@@ -61,7 +61,7 @@ RPC_S_SERVER_UNAVAILABLE: Final = 0x800706BA
 RPC_S_CALL_FAILED: Final = 0x800706BE
 ERROR_INVALID_STATE: Final = 0x8007139F
 
-# --- HCS (facility 0x37), HCS-REFERENCE §2.1 ------------------------------------------------
+# --- HCS (facility 0x37) ------------------------------------------------------------------
 HCS_E_TERMINATED_DURING_START: Final = 0x80370100
 HCS_E_IMAGE_MISMATCH: Final = 0x80370101
 HCS_E_HYPERV_NOT_INSTALLED: Final = 0x80370102

@@ -53,11 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except HcsError as exc:
-        print(f"pyhcs: {exc}", file=sys.stderr)
+        print(f"pyhcs: {describe(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
     return status
+
+
+def describe(error: HcsError) -> str:
+    """One line for a terminal: the class callers branch on, then the error's own rendering
+    (message, HRESULT, events, hint) with its line breaks folded."""
+    return f"{type(error).__name__}: " + "; ".join(str(error).splitlines())
 
 
 def _demo(args: argparse.Namespace) -> int:

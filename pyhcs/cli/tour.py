@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any, Final
 
 from pyhcs import errors, hresult
 from pyhcs.raw import backend, cdefs
@@ -21,14 +22,15 @@ _DECLARATION = re.compile(r"^(?P<ret>.*)\(WINAPI \*\)\((?P<params>.*)\)$")
 
 def _backend() -> Iterator[str]:
     yield "== Backend"
-    try:
-        name = backend.selected()
-    except errors.HcsError as exc:
-        yield f"  {exc}"
-        return
+    name = backend.selected()  # a bad PYHCS_BACKEND is an error of the command, not a line
     yield f"  selected: {name} (set {backend.BACKEND_ENV}=native|emulator to choose)"
     yield "  `from pyhcs.raw import ffi, lib` gives the C functions below, e.g."
     yield "  op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)"
+
+
+#: DLLs whose functions the FFI declares only to free what HCS returns or to close the pipe
+#: handles it hands out; they are Windows system functions, not part of the HCS API.
+HELPER_DLLS: Final = ("kernel32.dll", "ole32.dll")
 
 
 def _functions() -> Iterator[str]:
@@ -36,8 +38,12 @@ def _functions() -> Iterator[str]:
     for name, dll in cdefs.exports().items():
         by_dll[dll].append(name)
     signatures = cdefs.signatures()
-    total = sum(len(names) for names in by_dll.values())
-    yield f"== Functions ({total}, by DLL)"
+    helpers = [name for dll in HELPER_DLLS for name in by_dll.get(dll, ())]
+    hcs = sum(len(names) for dll, names in by_dll.items() if dll not in HELPER_DLLS)
+    yield (
+        f"== Functions ({hcs} HCS functions + {len(helpers)} Windows helpers: "
+        f"{', '.join(helpers)}; by DLL)"
+    )
     for dll, names in by_dll.items():
         yield f"  {dll} ({len(names)})"
         for name in names:
@@ -49,7 +55,7 @@ def _functions() -> Iterator[str]:
 
 
 def _types() -> Iterator[str]:
-    typedefs, structs, _unions = ffi.list_types()
+    typedefs, tags, _unions = ffi.list_types()
     enums = [name for name in typedefs if ffi.typeof(name).kind == "enum"]
     yield f"== Enums ({len(enums)})"
     for name in enums:
@@ -63,23 +69,40 @@ def _types() -> Iterator[str]:
     yield f"== Constants ({len(defines)})"
     for name, value in defines.items():
         yield f"  {name} = {value} (0x{value:X})"
+    structs = _structs(typedefs, tags)
     yield f"== Structs ({len(structs)})"
-    for tag in structs:
-        ctype = ffi.typeof(f"struct {tag}")
+    for label, ctype in structs:
         if ctype.fields is None:
-            yield f"  struct {tag}: opaque"
+            yield f"  {label}: opaque"
             continue
-        yield f"  struct {tag}: {ffi.sizeof(ctype)} bytes"
+        yield f"  {label}: {ffi.sizeof(ctype)} bytes"
         for field_name, field in ctype.fields:
             yield f"    +{field.offset:<3} {field.type.cname} {field_name}"
-    callbacks = [
-        name
-        for name in typedefs
-        if ffi.typeof(name).kind == "pointer" and ffi.typeof(name).item.kind == "function"
-    ]
+    # cffi gives a function-pointer typedef the kind "function" (older releases said
+    # "pointer" to a "function"); both are callback types.
+    callbacks = [name for name in typedefs if _is_function_pointer(ffi.typeof(name))]
     yield f"== Callback types ({len(callbacks)})"
     for name in callbacks:
         yield f"  {name}: {ffi.typeof(name).cname}"
+
+
+def _is_function_pointer(ctype: Any) -> bool:
+    if ctype.kind == "function":
+        return True
+    return bool(ctype.kind == "pointer" and ctype.item.kind == "function")
+
+
+def _structs(typedefs: list[str], tags: list[str]) -> list[tuple[str, Any]]:
+    """Every struct type, once: tagged structs by tag, and the anonymous ones that only a
+    typedef names (``typedef struct {...} HCS_PROCESS_INFORMATION``) by that typedef."""
+    found: list[tuple[str, Any]] = [(f"struct {tag}", ffi.typeof(f"struct {tag}")) for tag in tags]
+    seen = {ctype for _label, ctype in found}
+    for name in typedefs:
+        ctype = ffi.typeof(name)
+        if ctype.kind == "struct" and ctype not in seen:
+            seen.add(ctype)
+            found.append((f"{name} (typedef struct {{...}})", ctype))
+    return sorted(found, key=lambda item: item[0].removeprefix("struct ").lower())
 
 
 def _errors() -> Iterator[str]:

@@ -11,16 +11,26 @@ are built on this module and nothing else is.
 
 from __future__ import annotations
 
+from typing import Final
+
 from pyhcs.raw.backend import Library, NativeLibrary, lib, selected
 from pyhcs.raw.ffi import constants, ffi
+from pyhcs.raw.handles import INVALID_HANDLE_VALUE, open_pipe
 from pyhcs.raw.strings import out_wide, read_wide, take_wide, wide
 
+#: The ``timeoutMs`` that waits forever (``INFINITE`` of the SDK's WinBase.h), for
+#: ``HcsWaitForOperationResult``, ``HcsWaitForProcessExit`` and the other waits.
+INFINITE: Final = 0xFFFFFFFF
+
 __all__ = [
+    "INFINITE",
+    "INVALID_HANDLE_VALUE",
     "Library",
     "NativeLibrary",
     "constants",
     "ffi",
     "lib",
+    "open_pipe",
     "out_wide",
     "read_wide",
     "selected",

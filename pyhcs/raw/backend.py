@@ -96,6 +96,14 @@ class NativeLibrary:
             handle = self._dlls.get(dll)
             if handle is None:
                 path = self._paths.get(dll) or _system_dll_path(dll)
+                if dll not in self._paths and sys.platform != "win32":
+                    raise DllNotFoundError(
+                        f"{dll} is a Windows system DLL and this is {sys.platform}: the native "
+                        "backend needs Windows",
+                        dll=dll,
+                        hint=f"unset {BACKEND_ENV} (or set {BACKEND_ENV}=emulator) to use the "
+                        "HCS emulator, the default off Windows",
+                    )
                 try:
                     handle = ffi.dlopen(path)
                 except OSError as exc:

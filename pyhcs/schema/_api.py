@@ -31,8 +31,8 @@ DEFINITIONS: Mapping[str, type[HcsModel] | type[HcsEnum]] = {
 }
 
 #: HCS schema version (major, minor) -> first SDK release whose schema file describes it
-#: (HCS-REFERENCE.md section 5.1: 2.1 shipped with 1809, 2.2 1903, 2.3 2004, 2.4 and 2.5
-#: with the 20348 SDK "2104", 2.6 with 21H2).
+#: (2.1 shipped with 1809, 2.2 with 1903, 2.3 with 2004, 2.4 and 2.5 with the 20348 SDK
+#: "2104", 2.6 with 21H2).
 _VERSION_RELEASES: tuple[tuple[tuple[int, int], str], ...] = (
     ((2, 0), "1809"),
     ((2, 1), "1809"),

@@ -22,7 +22,7 @@ from pyhcs.emulator import protocol, statedir
 from pyhcs.emulator.statedir import default_dir
 from pyhcs.errors import EmulatorError, UnsafeStateDirError
 
-__all__ = ["default_dir", "ensure", "reachable", "start"]
+__all__ = ["check_dir", "default_dir", "ensure", "reachable", "start"]
 
 AUTOSTART_ENV: Final = "PYHCS_EMULATOR_AUTOSTART"
 START_TIMEOUT: Final = 15.0
@@ -68,14 +68,19 @@ def reachable(directory: Path) -> bool:
 
 def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
     """Start a detached service in ``directory``; returns its pid once it is ready."""
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    dir_fd = statedir.open_dir(directory, create=True)
     try:
-        log_fd = statedir.open_file(
-            dir_fd, statedir.LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, directory
-        )
-    finally:
-        os.close(dir_fd)
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dir_fd = statedir.open_dir(directory, create=True)
+        try:
+            log_fd = statedir.open_file(
+                dir_fd, statedir.LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, directory
+            )
+        finally:
+            os.close(dir_fd)
+    except UnsafeStateDirError:
+        raise
+    except OSError as exc:
+        raise _unusable(directory, exc) from exc
     log = os.fdopen(log_fd, "ab")
     read_end, write_end = os.pipe()
     try:
@@ -128,18 +133,47 @@ def start(directory: Path, timeout: float = START_TIMEOUT) -> int:
     )
 
 
+def _unusable(directory: Path, exc: OSError) -> EmulatorError:
+    """The typed error for a state directory the OS will not let us make or open."""
+    return EmulatorError(
+        f"cannot use {directory} as the emulator state directory: "
+        f"{exc.strerror or exc} ({exc.filename or directory})",
+        hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,
+        hint=f"set {statedir.DIR_ENV} to a directory you may create (its parent must exist "
+        "and be writable by you), or unset it to use the default",
+    )
+
+
+def check_dir(directory: Path) -> None:
+    """Make (if missing) and check the state directory, as typed errors: UnsafeStateDirError
+    when another user could control it, EmulatorError when the OS refuses it."""
+    try:
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(statedir.open_dir(directory, create=True))
+    except UnsafeStateDirError:
+        raise
+    except OSError as exc:
+        raise _unusable(directory, exc) from exc
+
+
 def ensure(directory: Path | None = None) -> Path:
     """The directory of a running service, starting one if allowed."""
     directory = directory or default_dir()
     if directory.exists() or directory.is_symlink():
-        os.close(statedir.open_dir(directory, create=False))
+        try:
+            os.close(statedir.open_dir(directory, create=False))
+        except UnsafeStateDirError:
+            raise
+        except OSError as exc:
+            raise _unusable(directory, exc) from exc
     if reachable(directory):
         return directory
     if not autostart_enabled():
         raise EmulatorError(
-            f"no emulator service in {directory} and {AUTOSTART_ENV}=0; start one with "
-            f"'pyhcs emulator serve --dir {directory}'",
+            f"no emulator service in {directory} and {AUTOSTART_ENV}=0",
             hresult=hr.HCS_E_SERVICE_NOT_AVAILABLE,
+            hint=f"start one with 'pyhcs emulator serve --dir {directory}', or unset "
+            f"{AUTOSTART_ENV} to let pyhcs start it on first use",
         )
     start(directory)
     return directory

@@ -33,11 +33,11 @@ from pyhcs.errors import UnsafeStateDirError
 
 PROTOCOL_VERSION: Final = 1
 
+#: The service's log; `serve` sends it to stderr, which auto-start points at service.log.
+log = logging.getLogger("pyhcs.emulator.service")
+
 #: Requests that may block, served on their own thread.
 _BLOCKING: Final = frozenset({"shutdown", "terminate", "crash", "wait_exit", "wait_process_exit"})
-
-
-log = logging.getLogger("pyhcs.emulator.service")
 
 
 def _describe(exc: OSError) -> str:
@@ -101,6 +101,7 @@ class Session:
         except protocol.ConnectionClosedError:
             pass
         finally:
+            log.info("client pid %d uid %d disconnected", self.pid, self.uid)
             with self._send_lock:
                 self.alive = False
             self.service.registry.drop_peer(self)
@@ -131,6 +132,7 @@ class Session:
             code = oserrors.hresult_for(exc)
             reply["hr"], reply["doc"] = code, documents.result_error(code, _describe(exc))
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+            log.warning("client pid %d: malformed %r request: %s", self.pid, message.get("op"), exc)
             text = f"malformed request {message.get('op')!r}: {exc!r}"
             reply["hr"], reply["doc"] = (
                 hr.E_INVALIDARG,
@@ -234,14 +236,41 @@ class Service:
         return hr.S_OK, None
 
     def _status(self, session: Session, message: dict[str, Any]) -> Any:
-        with self.registry.lock:
-            systems = len(self.registry.systems)
+        """What the service holds, for ``pyhcs emulator status``: every system and every
+        client other than the one asking (a status query holds nothing)."""
         with self._lock:
-            clients = len(self.sessions)
+            sessions = [s for s in self.sessions if s is not session]
+        with self.registry.lock:
+            systems = [
+                {
+                    "Id": system.id,
+                    "Type": system.kind,
+                    "State": system.state,
+                    "Owner": system.owner,
+                    "Processes": len(system.processes),
+                    "Handles": system.handle_count(),
+                }
+                for system in self.registry.systems.values()
+            ]
+            clients = [
+                {
+                    "Pid": peer.pid,
+                    "Uid": peer.uid,
+                    "SystemHandles": sum(
+                        len(system.handles.get(peer, ()))
+                        for system in self.registry.systems.values()
+                    ),
+                    "ProcessHandles": sum(
+                        1 for owner, _key in self.registry.process_handles if owner is peer
+                    ),
+                }
+                for peer in sessions
+            ]
         return hr.S_OK, json.dumps(
             {
                 "Pid": os.getpid(),
                 "Directory": str(self.dir),
+                "Privileged": self.registry.privileged,
                 "Systems": systems,
                 "Clients": clients,
                 "ProtocolVersion": PROTOCOL_VERSION,
@@ -317,8 +346,10 @@ class Service:
         sock, _addr = self.listener.accept()
         pid, uid, _gid = protocol.peer_credentials(sock)
         if uid not in (os.getuid(), 0):
+            log.warning("refused client pid %d: uid %d is neither ours nor root", pid, uid)
             sock.close()
             return
+        log.info("client pid %d uid %d connected", pid, uid)
         session = Session(self, sock, pid, uid)
         with self._lock:
             self.sessions.add(session)
@@ -327,11 +358,7 @@ class Service:
 
 def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     """Run the service until asked to stop (request, SIGTERM, SIGINT). Returns an exit status."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s pyhcs-emulator[%(process)d] %(levelname)s %(message)s",
-    )
+    _configure_logging()
     service = Service(state_dir)
     try:
         service.bind()
@@ -347,5 +374,22 @@ def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
+    log.info(
+        "service pid %d started in %s (%s)",
+        os.getpid(),
+        state_dir,
+        "privileged" if service.registry.privileged else "unprivileged",
+    )
     service.serve_forever()
+    log.info("service pid %d stopped", os.getpid())
     return 0
+
+
+def _configure_logging() -> None:
+    """Timestamped records on stderr: auto-start points the service's stderr at service.log,
+    which is where a user looks when something went wrong."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
