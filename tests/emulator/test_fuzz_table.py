@@ -26,8 +26,11 @@ _RELEASES = re.compile(r"Close|Free|LocalFree|CoTaskMemFree")
 #: Waits get short timeouts: a valid system never exits on its own.
 _TIMEOUT_NAMES = re.compile(r"(?i)timeout")
 
+#: Random text never names a real place on this host (no separators, no drive): the calls
+#: that destroy or overwrite must be safe on their own (see test_destroy_layer_refuses...),
+#: and a fuzz run must not bet the machine on it.
 _HOSTILE_TEXT = st.one_of(
-    st.text(max_size=40),
+    st.text(max_size=40).filter(lambda t: not set(t) & set("/\\:.~")),
     st.sampled_from(
         [
             "",
@@ -40,8 +43,8 @@ _HOSTILE_TEXT = st.one_of(
             '{"ResourcePath":"Container/Memory/SizeInMB","Settings":1e999}',
             '{"Signal":1000}',
             '{"Operation":"ConsoleSize","ConsoleSize":{"Height":70000,"Width":-1}}',
-            "/" + "p" * 5000,
-            "C:\\" + "d" * 300,
+            "/nonexistent-pyhcs-fuzz/" + "p" * 5000,
+            "C:\\nonexistent-pyhcs-fuzz\\" + "d" * 300,
             "\ud800",
             "x" * 200_000,
         ]

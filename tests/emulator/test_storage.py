@@ -85,3 +85,20 @@ def test_state_files_and_vm_access(table: Table, tmp_path: Path) -> None:
     missing_dir = tmp_path / "nope" / "x.vmrs"
     assert u32(table.HcsCreateEmptyRuntimeStateFile(str(missing_dir))) == hr.ERROR_PATH_NOT_FOUND
     assert u32(table.HcsSubmitWerReport("{")) == hr.HCS_E_INVALID_JSON
+
+
+def test_destroy_layer_refuses_what_is_not_a_layer(table: Table, tmp_path: Path) -> None:
+    """Found by the table fuzz: HcsDestroyLayer deleted any folder it was given."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "precious.txt").write_text("keep")
+    layer = tmp_path / "layer"
+    (layer / "Files").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(layer)
+    for target in (plain, link, plain / "precious.txt"):
+        assert u32(table.HcsDestroyLayer(str(target))) == hr.HCS_E_INVALID_LAYER, target
+    assert (plain / "precious.txt").read_text() == "keep"
+    assert (layer / "Files").is_dir()
+    assert table.HcsDestroyLayer(str(layer)) == 0
+    assert not layer.exists()

@@ -65,9 +65,11 @@ def import_layer(layer: str, source: str, layer_data: str | None) -> None:
             shutil.copytree(src / name, dest / name, symlinks=True, dirs_exist_ok=True)
     tombstones = src / "tombstones.txt"
     if tombstones.is_file():
+        files = (dest / "Files").resolve()
         for line in tombstones.read_text(encoding="utf-8-sig").splitlines()[1:]:
             target = dest / "Files" / line.strip().lstrip("\\/").replace("\\", "/")
-            if line.strip() and target.is_file():
+            inside = files in target.resolve().parents  # a tombstone never reaches outside
+            if line.strip() and inside and target.is_file() and not target.is_symlink():
                 target.unlink()
         shutil.copy2(tombstones, dest / "tombstones.txt")
 
@@ -100,10 +102,23 @@ def _write_tombstones(dest: Path, deleted: list[str]) -> None:
     (dest / "tombstones.txt").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
+#: What makes a folder a layer: only such a folder is ever destroyed.
+_LAYER_MARKERS = ("Files", "Hives", CHAIN)
+
+
 def destroy_layer(layer: str) -> None:
+    """Delete a layer folder — and nothing that is not one: a folder without the layer layout,
+    a link, or a mount point (``/`` included) is refused with HCS_E_INVALID_LAYER."""
     path = Path(layer)
     if not path.exists():
         raise StorageError(hr.ERROR_PATH_NOT_FOUND, f"{path} does not exist")
+    if (
+        path.is_symlink()
+        or not path.is_dir()
+        or os.path.ismount(path)
+        or not any((path / marker).exists() for marker in _LAYER_MARKERS)
+    ):
+        raise StorageError(hr.HCS_E_INVALID_LAYER, f"{path} is not a layer folder")
     shutil.rmtree(path)
 
 

@@ -368,6 +368,9 @@ def serve(state_dir: Path, ready_fd: int | None = None) -> int:
             os.write(ready_fd, b"busy\n")
             os.close(ready_fd)
         return 3
+    # Relative paths in documents (a SaveStateFilePath, ...) resolve in the state directory,
+    # never in whatever directory the first client happened to start the service from.
+    os.fchdir(service.dir_fd)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump for hang reports
     for signo in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signo, lambda _n, _f: service.request_stop())
