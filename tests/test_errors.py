@@ -255,6 +255,10 @@ EXPECTED_CLASS: dict[str, str] = {
     "ERROR_NOT_SUPPORTED": "NotSupportedError",
     "E_INVALIDARG": "InvalidArgumentError",
     "ERROR_BROKEN_PIPE": "HcsError",
+    "ERROR_TOO_MANY_OPEN_FILES": "HcsError",
+    "ERROR_DISK_FULL": "HcsError",
+    "ERROR_BAD_EXE_FORMAT": "HcsError",
+    "ERROR_FILENAME_EXCED_RANGE": "HcsError",
     # Loader codes: returned by an HCS call they mean something else (hcsshim saw
     # ERROR_PROC_NOT_FOUND from HcsShutdown); only the loader raises the Dll/Export classes.
     "ERROR_MOD_NOT_FOUND": "HcsError",
