@@ -40,7 +40,8 @@ def test_hresults_are_sign_extended(table: Table) -> None:
 
 
 def test_pending_timeout_then_reuse(table: Table, c: CApi) -> None:
-    table.client.faults.inject("HcsStartComputeSystem", Fault(delay=0.3, count=1))
+    hold = threading.Event()  # the start request is not sent before hold.set()
+    table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
     system, code, _ = c.create("op-1", CONTAINER)
     assert code == 0
     op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
@@ -53,6 +54,7 @@ def test_pending_timeout_then_reuse(table: Table, c: CApi) -> None:
     assert u32(table.HcsPauseComputeSystem(system, op, ffi.NULL)) == (
         hr.HCS_E_OPERATION_ALREADY_STARTED
     )
+    hold.set()
     assert c.wait(op) == (0, None)
     # Reuse after completion: the same op tracks the next call.
     assert table.HcsGetComputeSystemProperties(system, op, ffi.NULL) == 0
@@ -96,11 +98,14 @@ def test_close_while_pending_never_calls_back(table: Table, c: CApi) -> None:
 
     completed = ffi.callback("HCS_OPERATION_COMPLETION", completed_py)
 
-    table.client.faults.inject("HcsCreateComputeSystem", Fault(delay=0.2, count=1))
+    hold = threading.Event()
+    table.client.faults.inject("HcsCreateComputeSystem", Fault(hold=hold, count=1))
     op = table.HcsCreateOperation(ffi.NULL, completed)
     out = ffi.new("HCS_SYSTEM *")
     assert table.HcsCreateComputeSystem("op-3", json.dumps(CONTAINER), op, ffi.NULL, out) == 0
+    assert u32(table.HcsGetOperationResult(op, ffi.NULL)) == hr.HCS_E_OPERATION_PENDING
     table.HcsCloseOperation(op)
+    hold.set()
     assert table.client.settle(10)
     # The request still ran: the system exists; the callback was never called.
     assert calls == []
@@ -109,13 +114,21 @@ def test_close_while_pending_never_calls_back(table: Table, c: CApi) -> None:
 
 
 def test_cancel(table: Table, c: CApi) -> None:
-    table.client.faults.inject("HcsStartComputeSystem", Fault(delay=0.3, count=1))
+    hold = threading.Event()
+    table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
     system, _code, _ = c.create("op-4", CONTAINER)
     op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
     assert u32(table.HcsCancelOperation(op)) == hr.HCS_E_OPERATION_ALREADY_CANCELLED
     assert table.HcsStartComputeSystem(system, op, ffi.NULL) == 0
     assert table.HcsCancelOperation(op) == 0
     assert c.wait(op)[0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    # The request itself still reaches the service once released; the cancelled op keeps
+    # its result.
+    hold.set()
+    assert table.client.settle(10)
+    assert c.wait(op)[0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    assert c.properties(system)["State"] == "Running"
+    assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
     table.HcsCloseOperation(op)
     table.HcsCloseComputeSystem(system)
 
