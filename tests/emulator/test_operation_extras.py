@@ -138,16 +138,16 @@ def test_live_migration_is_refused_with_a_typed_error(table: Table, c: CApi) -> 
     vm, code, _ = c.create("lm-vm", VM)
     assert code == 0
     assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
-    for name in (
-        "HcsInitializeLiveMigrationOnSource",
-        "HcsStartLiveMigrationOnSource",
-        "HcsStartLiveMigrationTransfer",
-        "HcsFinalizeLiveMigration",
+    for function in (
+        table.HcsInitializeLiveMigrationOnSource,
+        table.HcsStartLiveMigrationOnSource,
+        table.HcsStartLiveMigrationTransfer,
+        table.HcsFinalizeLiveMigration,
     ):
         op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
-        assert getattr(table, name)(vm, op, ffi.NULL) == 0
+        assert function(vm, op, ffi.NULL) == 0
         code, doc = c.wait(op)
-        assert code == hr.ERROR_NOT_SUPPORTED, name
+        assert code == hr.ERROR_NOT_SUPPORTED, function
         assert doc is not None
         assert "not emulated" in json.loads(doc)["ErrorMessage"]
         assert table.HcsGetOperationType(op) == 19  # HcsOperationTypeLiveMigration
