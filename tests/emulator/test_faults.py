@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.faults import Fault
 from pyhcs.emulator.client.table import Table
@@ -16,6 +18,13 @@ from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, u32
 from tests.emulator.conftest import CONTAINER
 from tests.emulator.test_hcn import NAT, Hcn
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def test_synchronous_functions_return_the_injected_failure(table: Table, c: CApi) -> None:
@@ -77,7 +86,8 @@ def test_injected_delay_lasts_at_least_the_delay(table: Table, c: CApi) -> None:
     assert c.take(out) is not None
 
 
-def test_dropped_connection_from_a_synchronous_function(table: Table) -> None:
+def test_dropped_connection_from_a_synchronous_function(private_table: Table) -> None:
+    table = private_table  # the connection is dropped: not the module's shared client
     events: list[int] = []
     seen = threading.Event()
 

@@ -8,6 +8,8 @@ import os
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
@@ -17,6 +19,13 @@ from tests.emulator.conftest import CONTAINER
 OPERATION_CALLBACK = 0x01000000
 OPERATION_INFO = 0xC0000001
 VM = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "VirtualMachine": {}}
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def properties_of(table: Table, c: CApi, op: Any, options: str | None = None) -> tuple[int, Any]:

@@ -16,6 +16,13 @@ from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, Journal, fd_of, read_all
 
 
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
+
+
 def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -> None:
     params = {
         "CommandLine": 'sh -c "cat; echo err >&2"',
@@ -38,17 +45,15 @@ def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -
     assert table.client.counters()["pipes"] == 0
 
 
-def test_working_directory_environment_and_c_drive(
-    table: Table, c: CApi, running: Any, service_dir: Any
-) -> None:
+def test_working_directory_environment_and_c_drive(table: Table, c: CApi, running: Any) -> None:
     params = {
         "CommandLine": 'sh -c "pwd; echo $GREETING"',
         "WorkingDirectory": "C:\\work",
         "Environment": {"GREETING": "hi there"},
         "CreateStdOutPipe": True,
     }
-    root = next((service_dir / "systems").glob("*/root"))
-    (root / "work").mkdir()
+    root = table.client.directory / "systems" / "running-sys" / "root"
+    (root / "work").mkdir(exist_ok=True)
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
     out = read_all(info.StdOutput).decode().splitlines()
