@@ -7,9 +7,7 @@ import json
 from typing import Any, Final
 
 from pyhcs import hresult as hr
-from pyhcs import schema
 from pyhcs.errors import InvalidJsonError
-from pyhcs.schema import HcsModel
 
 #: The schema the emulator validates against is Windows 11 21H2's: schema 2.6 (x.y covers
 #: x.0 .. x.y; schema 1.x is not spoken).
@@ -81,8 +79,12 @@ def validate(kind: str, doc: dict[str, Any]) -> None:
     The schema's strict mode rejects unknown and mistyped fields with their JSON path, as
     HCS's deserializer does; the rules the schema cannot express are checked here.
     """
+    # Imported here: the pydantic models take most of the service's start-up time, and many
+    # requests (and every ``status``/``stop``) never validate a document.
+    from pyhcs import schema  # noqa: PLC0415
+
     model = schema.definition(kind)
-    if not issubclass(model, HcsModel):
+    if not issubclass(model, schema.HcsModel):
         raise TypeError(f"{kind} is not an object definition")
     release = None
     if kind == "ComputeSystem":

@@ -7,30 +7,60 @@ strings, LocalFree of every returned string) and bounds every wait.
 from __future__ import annotations
 
 import json
+import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pyhcs.raw.ffi import ffi
 
 WAIT_MS = 10_000
+#: Upper bound for reading a pipe to its end (``read_all``).
+READ_TIMEOUT = 20.0
+#: Prefix that holds a spawned process until the test writes one line to its stdin, then
+#: ``exec``s the original command line (split the same way, so the argv is unchanged).
+GATE = 'sh -c "read _ && exec \\"$0\\" \\"$@\\"" '
 
 
 def u32(value: int) -> int:
     return value & 0xFFFFFFFF
 
 
-class Events:
-    """Records the events of one handle; thread-safe, waitable."""
+class Journal:
+    """One sequence of (label, event type) shared by several ``Events``, appended inside the
+    callbacks, so a test sees the order in which events of different handles were delivered."""
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[tuple[str, int]] = []
+
+    def record(self, label: str, kind: int) -> None:
+        with self.lock:
+            self.items.append((label, kind))
+
+    def snapshot(self) -> list[tuple[str, int]]:
+        with self.lock:
+            return list(self.items)
+
+
+class Events:
+    """Records the events of one handle; thread-safe, waitable. With a ``journal`` each event is
+    also recorded there under ``label``, in delivery order across handles."""
+
+    def __init__(self, journal: Journal | None = None, label: str = "") -> None:
         self.items: list[tuple[int, str | None, Any]] = []
         self.cond = threading.Condition()
         self.threads: set[int] = set()
+        self.journal = journal
+        self.label = label
         self.pointer = ffi.callback("HCS_EVENT_CALLBACK", self._on_event)
 
     def _on_event(self, event: Any, context: Any) -> None:
         data = ffi.string(event.EventData) if event.EventData != ffi.NULL else None
+        if self.journal is not None:
+            self.journal.record(self.label, int(event.Type) & 0xFFFFFFFF)
         with self.cond:
             self.items.append((int(event.Type) & 0xFFFFFFFF, data, event.Operation))
             self.threads.add(threading.get_ident())
@@ -110,9 +140,19 @@ class CApi:
     ) -> tuple[Any, int, Any, str | None]:
         """CreateProcess; returns (process handle, HRESULT, HCS_PROCESS_INFORMATION, doc).
 
-        ``events`` is registered on the new handle right after the call is accepted, before the
-        process can have exited (HCS does not replay earlier events).
+        HCS does not replay events to a callback registered late, and a callback can only be
+        registered once HcsCreateProcess has returned the handle, so a fast process could exit
+        first. With ``events`` the process is therefore held: its command line runs behind
+        ``GATE`` (a shell that waits for one line on stdin, then ``exec``s the original argv, same
+        pid), ``events`` is registered, and only then is the line written. If the test did not
+        ask for a stdin pipe, the one made for the gate is closed again (StdInput is NULL).
         """
+        wants_stdin = bool(params.get("CreateStdInPipe"))
+        if events is not None:
+            command = str(params["CommandLine"])
+            assert not params.get("EmulateConsole"), "a gated process cannot use a pty"
+            assert "\\" not in command.split(" ", 1)[0], "gated argv[0] must be a host program"
+            params = {**params, "CommandLine": GATE + command, "CreateStdInPipe": True}
         out = ffi.new("HCS_PROCESS *")
         info = ffi.new("HCS_PROCESS_INFORMATION *")
         op = self.t.HcsCreateOperation(ffi.NULL, ffi.NULL)
@@ -123,6 +163,11 @@ class CApi:
                 assert self.t.HcsSetProcessCallback(out[0], 0, ffi.NULL, events.pointer) == 0
             doc = ffi.new("PWSTR *")
             code = u32(self.t.HcsWaitForOperationResultAndProcessInfo(op, WAIT_MS, info, doc))
+            if events is not None and code == 0:
+                os.write(fd_of(info.StdInput), b"go\n")  # release the gate
+                if not wants_stdin:
+                    assert self.t.CloseHandle(info.StdInput) == 1
+                    info.StdInput = ffi.NULL
             return out[0], code, info, self.take(doc)
         finally:
             self.t.HcsCloseOperation(op)
@@ -150,15 +195,25 @@ def fd_of(handle: Any) -> int:
     return int(ffi.cast("uintptr_t", handle))
 
 
-def read_all(handle: Any, limit: int = 1 << 20) -> bytes:
-    import os
-
+def read_all(handle: Any, limit: int = 1 << 20, timeout: float = READ_TIMEOUT) -> bytes:
+    """Read a pipe to its end (or ``limit`` bytes); fails if that takes over ``timeout`` s."""
     fd = fd_of(handle)
     chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            raise AssertionError(
+                f"read_all: pipe {fd} not at its end after {timeout}s; read so far: "
+                f"{b''.join(chunks)[-200:]!r}"
+            )
         chunk = os.read(fd, 65536)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-        if sum(map(len, chunks)) > limit:
+        size += len(chunk)
+        if size > limit:
             return b"".join(chunks)

@@ -50,11 +50,19 @@ def stop_service(pid: int) -> None:
 
 
 @pytest.fixture
-def table(service_dir: Path) -> Iterator[Table]:
+def private_table(service_dir: Path) -> Iterator[Table]:
+    """A client of this test's own service (for tests that break or stop the service)."""
     t = open_table(service_dir)
     yield t
     assert_clean(t)
     t.close()
+
+
+@pytest.fixture
+def table(private_table: Table) -> Table:
+    """Per test by default; a module whose tests may share a service overrides this with
+    ``shared``."""
+    return private_table
 
 
 def assert_clean(t: Table) -> None:
@@ -68,20 +76,27 @@ def assert_clean(t: Table) -> None:
 
 
 @pytest.fixture(scope="module")
-def module_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Table]:
-    """One service and client for a whole module of short independent tests (each test still
-    checks for leaks, through ``shared``)."""
+def module_service_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One running service for a whole module, stopped after its last test."""
     directory = tmp_path_factory.mktemp("emu")
     pid = autostart.start(directory)
-    t = open_table(directory)
+    yield directory
+    stop_service(pid)
+
+
+@pytest.fixture(scope="module")
+def module_table(module_service_dir: Path) -> Iterator[Table]:
+    """One service and client for a whole module of short independent tests (each test still
+    checks for leaks, through ``shared``)."""
+    t = open_table(module_service_dir)
     yield t
     t.close()
-    stop_service(pid)
 
 
 @pytest.fixture
 def shared(module_table: Table) -> Iterator[Table]:
     yield module_table
+    module_table.client.faults.clear()  # a failed test must not leave its faults behind
     assert_clean(module_table)
 
 

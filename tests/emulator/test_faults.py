@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.faults import Fault
 from pyhcs.emulator.client.table import Table
@@ -16,6 +18,13 @@ from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, u32
 from tests.emulator.conftest import CONTAINER
 from tests.emulator.test_hcn import NAT, Hcn
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def test_synchronous_functions_return_the_injected_failure(table: Table, c: CApi) -> None:
@@ -43,30 +52,42 @@ def test_synchronous_functions_return_the_injected_failure(table: Table, c: CApi
     n.close("Network", created)
 
 
-def test_injected_delay_stalls_only_that_function(table: Table, c: CApi) -> None:
-    table.client.faults.inject("HcsGetServiceProperties", Fault(delay=0.3, count=1))
+def test_injected_hold_stalls_only_that_function(table: Table, c: CApi) -> None:
+    hold = threading.Event()
+    table.client.faults.inject("HcsGetServiceProperties", Fault(hold=hold, count=1))
     out = ffi.new("PWSTR *")
     finished = threading.Event()
+    results: list[int] = []
 
     def slow() -> None:
-        assert table.HcsGetServiceProperties(ffi.NULL, out) == 0
+        results.append(table.HcsGetServiceProperties(ffi.NULL, out))
         finished.set()
 
-    started = time.monotonic()
     worker = threading.Thread(target=slow)
     worker.start()
-    # Other calls are not held up while the delayed one waits.
-    system, code, _ = c.create("during-delay", CONTAINER)
+    # Other calls are not held up while the held one waits (it cannot finish before hold.set()).
+    system, code, _ = c.create("during-hold", CONTAINER)
     assert code == 0
     assert not finished.is_set()
+    hold.set()
     worker.join(10)
     assert finished.is_set()
-    assert time.monotonic() - started >= 0.3
+    assert results == [0]
     assert c.take(out) is not None
     table.HcsCloseComputeSystem(system)
 
 
-def test_dropped_connection_from_a_synchronous_function(table: Table) -> None:
+def test_injected_delay_lasts_at_least_the_delay(table: Table, c: CApi) -> None:
+    table.client.faults.inject("HcsGetServiceProperties", Fault(delay=0.2, count=1))
+    out = ffi.new("PWSTR *")
+    started = time.monotonic()
+    assert table.HcsGetServiceProperties(ffi.NULL, out) == 0
+    assert time.monotonic() - started >= 0.2
+    assert c.take(out) is not None
+
+
+def test_dropped_connection_from_a_synchronous_function(private_table: Table) -> None:
+    table = private_table  # the connection is dropped: not the module's shared client
     events: list[int] = []
     seen = threading.Event()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,13 @@ _json = st.recursive(
     ),
     max_leaves=8,
 )
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def _not_json(text: str) -> bool:

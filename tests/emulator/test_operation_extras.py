@@ -8,6 +8,8 @@ import os
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
@@ -17,6 +19,13 @@ from tests.emulator.conftest import CONTAINER
 OPERATION_CALLBACK = 0x01000000
 OPERATION_INFO = 0xC0000001
 VM = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "VirtualMachine": {}}
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def properties_of(table: Table, c: CApi, op: Any, options: str | None = None) -> tuple[int, Any]:
@@ -138,16 +147,16 @@ def test_live_migration_is_refused_with_a_typed_error(table: Table, c: CApi) -> 
     vm, code, _ = c.create("lm-vm", VM)
     assert code == 0
     assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
-    for name in (
-        "HcsInitializeLiveMigrationOnSource",
-        "HcsStartLiveMigrationOnSource",
-        "HcsStartLiveMigrationTransfer",
-        "HcsFinalizeLiveMigration",
+    for function in (
+        table.HcsInitializeLiveMigrationOnSource,
+        table.HcsStartLiveMigrationOnSource,
+        table.HcsStartLiveMigrationTransfer,
+        table.HcsFinalizeLiveMigration,
     ):
         op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
-        assert getattr(table, name)(vm, op, ffi.NULL) == 0
+        assert function(vm, op, ffi.NULL) == 0
         code, doc = c.wait(op)
-        assert code == hr.ERROR_NOT_SUPPORTED, name
+        assert code == hr.ERROR_NOT_SUPPORTED, function
         assert doc is not None
         assert "not emulated" in json.loads(doc)["ErrorMessage"]
         assert table.HcsGetOperationType(op) == 19  # HcsOperationTypeLiveMigration

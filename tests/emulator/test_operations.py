@@ -6,6 +6,8 @@ import json
 import threading
 from typing import Any
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.faults import Fault
 from pyhcs.emulator.client.table import Table
@@ -13,6 +15,13 @@ from pyhcs.raw import cdefs
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, u32
 from tests.emulator.conftest import CONTAINER
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def test_unused_operation(table: Table) -> None:
@@ -40,7 +49,8 @@ def test_hresults_are_sign_extended(table: Table) -> None:
 
 
 def test_pending_timeout_then_reuse(table: Table, c: CApi) -> None:
-    table.client.faults.inject("HcsStartComputeSystem", Fault(delay=0.3, count=1))
+    hold = threading.Event()  # the start request is not sent before hold.set()
+    table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
     system, code, _ = c.create("op-1", CONTAINER)
     assert code == 0
     op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
@@ -53,6 +63,7 @@ def test_pending_timeout_then_reuse(table: Table, c: CApi) -> None:
     assert u32(table.HcsPauseComputeSystem(system, op, ffi.NULL)) == (
         hr.HCS_E_OPERATION_ALREADY_STARTED
     )
+    hold.set()
     assert c.wait(op) == (0, None)
     # Reuse after completion: the same op tracks the next call.
     assert table.HcsGetComputeSystemProperties(system, op, ffi.NULL) == 0
@@ -96,11 +107,14 @@ def test_close_while_pending_never_calls_back(table: Table, c: CApi) -> None:
 
     completed = ffi.callback("HCS_OPERATION_COMPLETION", completed_py)
 
-    table.client.faults.inject("HcsCreateComputeSystem", Fault(delay=0.2, count=1))
+    hold = threading.Event()
+    table.client.faults.inject("HcsCreateComputeSystem", Fault(hold=hold, count=1))
     op = table.HcsCreateOperation(ffi.NULL, completed)
     out = ffi.new("HCS_SYSTEM *")
     assert table.HcsCreateComputeSystem("op-3", json.dumps(CONTAINER), op, ffi.NULL, out) == 0
+    assert u32(table.HcsGetOperationResult(op, ffi.NULL)) == hr.HCS_E_OPERATION_PENDING
     table.HcsCloseOperation(op)
+    hold.set()
     assert table.client.settle(10)
     # The request still ran: the system exists; the callback was never called.
     assert calls == []
@@ -109,13 +123,21 @@ def test_close_while_pending_never_calls_back(table: Table, c: CApi) -> None:
 
 
 def test_cancel(table: Table, c: CApi) -> None:
-    table.client.faults.inject("HcsStartComputeSystem", Fault(delay=0.3, count=1))
+    hold = threading.Event()
+    table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
     system, _code, _ = c.create("op-4", CONTAINER)
     op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
     assert u32(table.HcsCancelOperation(op)) == hr.HCS_E_OPERATION_ALREADY_CANCELLED
     assert table.HcsStartComputeSystem(system, op, ffi.NULL) == 0
     assert table.HcsCancelOperation(op) == 0
     assert c.wait(op)[0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    # The request itself still reaches the service once released; the cancelled op keeps
+    # its result.
+    hold.set()
+    assert table.client.settle(10)
+    assert c.wait(op)[0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    assert c.properties(system)["State"] == "Running"
+    assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
     table.HcsCloseOperation(op)
     table.HcsCloseComputeSystem(system)
 
@@ -160,6 +182,7 @@ def test_fault_injection_fails_through_the_operation(table: Table, c: CApi) -> N
 
 
 def test_strings_are_tracked_and_bad_frees_reported(table: Table) -> None:
+    bad_frees = table.client.counters()["bad_frees"]  # the client is shared by the module
     out = ffi.new("PWSTR *")
     assert table.HcsGetServiceProperties('{"PropertyTypes":["Basic"]}', out) == 0
     doc = json.loads(ffi.string(out[0]))
@@ -168,7 +191,7 @@ def test_strings_are_tracked_and_bad_frees_reported(table: Table) -> None:
     table.CoTaskMemFree(out[0])
     assert table.client.counters()["strings"] == 0
     assert table.LocalFree(out[0]) != ffi.NULL  # double free: refused and counted
-    assert table.client.counters()["bad_frees"] == 1
+    assert table.client.counters()["bad_frees"] == bad_frees + 1
 
 
 def test_every_declared_function_is_implemented(table: Table) -> None:

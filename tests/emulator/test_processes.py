@@ -9,10 +9,18 @@ from typing import Any
 import pytest
 
 from pyhcs import hresult as hr
+from pyhcs.emulator.client.faults import Fault
 from pyhcs.emulator.client.table import Table
 from pyhcs.emulator.service import cmdline
 from pyhcs.raw.ffi import ffi
-from tests.emulator.capi import CApi, Events, fd_of, read_all
+from tests.emulator.capi import CApi, Events, Journal, fd_of, read_all
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -> None:
@@ -37,17 +45,15 @@ def test_pipes_only_for_requested_streams(table: Table, c: CApi, running: Any) -
     assert table.client.counters()["pipes"] == 0
 
 
-def test_working_directory_environment_and_c_drive(
-    table: Table, c: CApi, running: Any, service_dir: Any
-) -> None:
+def test_working_directory_environment_and_c_drive(table: Table, c: CApi, running: Any) -> None:
     params = {
         "CommandLine": 'sh -c "pwd; echo $GREETING"',
         "WorkingDirectory": "C:\\work",
         "Environment": {"GREETING": "hi there"},
         "CreateStdOutPipe": True,
     }
-    root = next((service_dir / "systems").glob("*/root"))
-    (root / "work").mkdir()
+    root = table.client.directory / "systems" / "running-sys" / "root"
+    (root / "work").mkdir(exist_ok=True)
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
     out = read_all(info.StdOutput).decode().splitlines()
@@ -126,19 +132,47 @@ def test_emulate_console_uses_a_pty(table: Table, c: CApi, running: Any) -> None
 def test_system_stop_reports_process_exit_before_system_exit(
     table: Table, c: CApi, running: Any
 ) -> None:
-    order: list[str] = []
-    proc_events, sys_events = Events(), Events()
+    # One journal across both handles, appended inside the callbacks: the delivery order.
+    journal = Journal()
+    proc_events, sys_events = Events(journal, "process"), Events(journal, "system")
     watcher, _ = c.open("running-sys")
     assert table.HcsSetComputeSystemCallback(watcher, 0, ffi.NULL, sys_events.pointer) == 0
     process, _code, _info, _ = c.spawn(running, {"CommandLine": "sleep 30"}, proc_events)
     assert c.system_op("HcsTerminateComputeSystem", running) == (0, None)
-    # The terminate op completed after SystemExited was queued; ProcessExited came first.
+    # The terminate op completed after SystemExited was queued; let every callback run.
     assert table.client.settle(10)
-    order = ["p" for _ in proc_events.kinds()] + ["s" for _ in sys_events.kinds()]
-    assert order == ["p", "s"]
+    assert journal.snapshot() == [("process", 0x10000), ("system", 0x1)]
     assert proc_events.threads == sys_events.threads  # same client worker thread, in order
     table.HcsCloseProcess(process)
     table.HcsCloseComputeSystem(watcher)
+
+
+def test_events_are_not_replayed_to_a_late_callback(table: Table, c: CApi, running: Any) -> None:
+    process, code, _info, _ = c.spawn(running, {"CommandLine": "true"})
+    assert code == 0
+    assert c.wait_process(process)[1]["ExitCode"] == 0
+    events = Events()
+    assert table.HcsSetProcessCallback(process, 0, ffi.NULL, events.pointer) == 0
+    assert table.client.settle(10)
+    assert events.kinds() == []  # as in HCS: the exit happened before the callback existed
+    table.HcsCloseProcess(process)
+
+
+def test_gated_spawn_holds_a_fast_process_until_its_callback_is_set(
+    table: Table, c: CApi, running: Any
+) -> None:
+    # Registering the callback is made slow; the process would be long gone without the gate.
+    table.client.faults.inject("HcsSetProcessCallback", Fault(delay=0.3, count=1))
+    events = Events()
+    params = {"CommandLine": 'sh -c "echo $$; exit 3"', "CreateStdOutPipe": True}
+    process, code, info, _ = c.spawn(running, params, events)
+    assert code == 0
+    assert info.StdInput == ffi.NULL  # the gate's pipe is not handed to the test
+    assert read_all(info.StdOutput) == f"{info.ProcessId}\n".encode()  # exec kept the pid
+    assert table.CloseHandle(info.StdOutput) == 1
+    status = json.loads(events.wait_for(0x10000) or "{}")
+    assert status["ExitCode"] == 3
+    table.HcsCloseProcess(process)
 
 
 @pytest.mark.parametrize(

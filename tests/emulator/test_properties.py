@@ -37,6 +37,13 @@ VM = {
 }
 
 
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
+
+
 def query_code(c: CApi, system: Any, query: str) -> tuple[int, str | None]:
     return c.system_op("HcsGetComputeSystemProperties", system, query)
 

@@ -142,13 +142,22 @@ def _forge(path: Path, ready: int) -> None:
     os.setgroups([])
     os.setgid(ATTACKER)
     os.setuid(ATTACKER)
-    listener.listen(1)
+    listener.listen(8)
     os.write(ready, b"r")
     listener.settimeout(15)
-    sock, _addr = listener.accept()
-    sock.settimeout(5)
-    message = json.loads(sock.recv(65536) or b"{}")
-    sock.send(json.dumps({"re": message.get("id"), "hr": 0, "doc": "[]"}).encode())
+    # Serve every client until the test kills us: if this service went away after the first
+    # (refused) client, the next connect would fail and autostart would start a real service
+    # in the attacker's directory (seen as a flake that leaked that service).
+    while True:
+        sock, _addr = listener.accept()
+        sock.settimeout(5)
+        try:
+            message = json.loads(sock.recv(65536) or b"{}")
+            sock.send(json.dumps({"re": message.get("id"), "hr": 0, "doc": "[]"}).encode())
+        except (OSError, ValueError):
+            pass  # the client hung up at once, as it should
+        finally:
+            sock.close()
 
 
 def test_the_client_refuses_a_service_run_by_another_user(tmp: Path) -> None:

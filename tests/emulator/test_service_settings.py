@@ -73,7 +73,8 @@ def test_processor_topology_is_the_hosts(table: Table, c: CApi) -> None:
     "query",
     ['{"PropertyTypes": ["Nope"]}', '{"PropertyTypes": "Basic"}', "{nope", '{"X": 1}', "[]"],
 )
-def test_bad_service_queries(table: Table, c: CApi, query: str) -> None:
+def test_bad_service_queries(shared: Table, query: str) -> None:
+    table, c = shared, CApi(shared)  # a service shared by the tests that change nothing
     code, error = service_properties(table, c, query)
     assert code == hr.HCS_E_INVALID_JSON
     assert error["Error"] == hr.to_signed(hr.HCS_E_INVALID_JSON)
@@ -158,7 +159,9 @@ def test_credential_guard_instances(table: Table, c: CApi) -> None:
         ' "OperationDetails": {"GroupId": "not-a-guid"}}}',
     ],
 )
-def test_bad_settings_change_nothing(table: Table, c: CApi, request_text: str) -> None:
+def test_bad_settings_change_nothing(shared: Table, request_text: str) -> None:
+    # A service shared by the tests that change nothing: no CPU group is ever made in it.
+    table, c = shared, CApi(shared)
     code, error = modify(table, c, request_text)
     assert code == hr.HCS_E_INVALID_JSON
     assert error["Error"] == hr.to_signed(hr.HCS_E_INVALID_JSON)

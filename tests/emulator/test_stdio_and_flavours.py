@@ -26,6 +26,13 @@ LINUX_VM = {
 }
 
 
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
+
+
 def close_handle(c: CApi, process: Any, which: str) -> tuple[int, str | None]:
     request = {"Operation": "CloseHandle", "CloseHandle": {"Handle": which}}
     return c.process_op("HcsModifyProcess", process, json.dumps(request))

@@ -16,6 +16,13 @@ from tests.emulator.capi import CApi, Events
 from tests.emulator.conftest import CONTAINER
 
 
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
+
+
 def test_lifecycle_edges(table: Table, c: CApi) -> None:
     system, code, _ = c.create("sm-1", CONTAINER)
     assert code == 0
@@ -89,13 +96,17 @@ def test_invalid_json_is_rejected_without_state_change(
 
 
 def test_enumerate_with_filters(table: Table, c: CApi) -> None:
-    a, _, _ = c.create("en-a", CONTAINER)
-    b, _, _ = c.create("en-b", {**CONTAINER, "Owner": "other"})
-    code, doc = c.run(lambda op: table.HcsEnumerateComputeSystems('{"Owners":["other"]}', op))
+    # The service is shared by this module: its other systems are listed too, with other owners.
+    a, _, _ = c.create("en-a", {**CONTAINER, "Owner": "enum-a"})
+    b, _, _ = c.create("en-b", {**CONTAINER, "Owner": "enum-b"})
+    code, doc = c.run(lambda op: table.HcsEnumerateComputeSystems('{"Owners":["enum-b"]}', op))
     assert code == 0
     assert [s["Id"] for s in json.loads(doc or "[]")] == ["en-b"]
-    code, doc = c.run(lambda op: table.HcsEnumerateComputeSystems(ffi.NULL, op))
+    query = '{"Owners":["enum-a","enum-b"]}'
+    code, doc = c.run(lambda op: table.HcsEnumerateComputeSystems(query, op))
     assert sorted(s["Id"] for s in json.loads(doc or "[]")) == ["en-a", "en-b"]
+    code, doc = c.run(lambda op: table.HcsEnumerateComputeSystems(ffi.NULL, op))
+    assert {"en-a", "en-b"} <= {s["Id"] for s in json.loads(doc or "[]")}
     table.HcsCloseComputeSystem(a)
     table.HcsCloseComputeSystem(b)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
@@ -12,6 +14,13 @@ from tests.emulator.capi import CApi, Events
 from tests.emulator.conftest import CONTAINER
 
 VM = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "VirtualMachine": {}}
+
+
+@pytest.fixture
+def table(shared: Table) -> Table:
+    """The tests of this module share one service: none stops it, sets its environment or
+    counts service-wide state, and each uses its own system ids."""
+    return shared
 
 
 def _state(pid: int) -> str:

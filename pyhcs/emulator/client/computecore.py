@@ -447,28 +447,28 @@ class Client:
         if fault is not None and fault.hresult is not None:
             doc = fault.document
             reply = {"hr": fault.hresult, "doc": doc}
-            self._later(fault.delay, lambda: complete(reply, []))
-        elif fault is not None and fault.delay:
-            self._later(fault.delay, lambda: self.connection.submit(message, complete))
+            self._later(fault, lambda: complete(reply, []))
+        elif fault is not None and fault.stalls:
+            self._later(fault, lambda: self.connection.submit(message, complete))
         else:
             self.connection.submit(message, complete)
 
-    def _later(self, delay: float, action: Any) -> None:
-        """Run a (fault-)delayed action on its own thread, counted so ``settle`` can wait."""
+    def _later(self, fault: Fault, action: Any) -> None:
+        """Run a fault-stalled (delayed or held) action on its own thread, counted so
+        ``settle`` can wait."""
         with self._delayed_cond:
             self._delayed += 1
 
         def run() -> None:
             try:
+                fault.stall()
                 action()
             finally:
                 with self._delayed_cond:
                     self._delayed -= 1
                     self._delayed_cond.notify_all()
 
-        timer = threading.Timer(max(0.0, delay), run)
-        timer.daemon = True
-        timer.start()
+        threading.Thread(target=run, name="pyhcs-emu-fault", daemon=True).start()
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until delayed requests were sent, every earlier reply arrived and every
@@ -756,6 +756,8 @@ class Client:
         message = {"op": "create_process", "h": system.key, "p": target.key, "doc": _text(params)}
         if fault is not None and fault.hresult is not None:
             self._send(op, message, fault, system)
+        elif fault is not None and fault.stalls:
+            self._later(fault, lambda: self.connection.submit(message, complete))
         else:
             self.connection.submit(message, complete)
         return hr.S_OK

@@ -10,16 +10,33 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+#: Upper bound on how long a held call waits for its test to release it.
+HOLD_TIMEOUT = 30.0
+
 
 @dataclass
 class Fault:
-    """What to do to one function: fail with ``hresult`` (+ ``document``), delay, or drop."""
+    """What to do to one function: fail with ``hresult`` (+ ``document``), delay, hold, or
+    drop. ``hold`` stalls the call (its request, for an op-taking call) until the test sets the
+    event, so a test can keep an operation pending without depending on timing."""
 
     hresult: int | None = None
     document: str | None = None
     delay: float = 0.0
     drop_connection: bool = False
     count: int | None = None  # None: every call; n: the next n calls
+    hold: threading.Event | None = None
+
+    @property
+    def stalls(self) -> bool:
+        return bool(self.delay) or self.hold is not None
+
+    def stall(self) -> None:
+        """Wait until released (bounded by HOLD_TIMEOUT), then for ``delay`` seconds."""
+        if self.hold is not None:
+            self.hold.wait(HOLD_TIMEOUT)
+        if self.delay:
+            threading.Event().wait(self.delay)
 
 
 class Faults:

@@ -256,8 +256,7 @@ def _guard(client: Client, name: str, ctype: Any, python: Callable[..., Any]) ->
             return python(*args)
         if fault.drop_connection:
             client.connection.drop()
-        if fault.delay:
-            threading.Event().wait(fault.delay)
+        fault.stall()
         if fault.hresult is None or not returns_hresult:
             return python(*args)
         if document_out and args[-1] != ffi.NULL:

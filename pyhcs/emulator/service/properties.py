@@ -8,6 +8,7 @@ consistent with what was configured.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -15,15 +16,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from pyhcs import hresult as hr
-from pyhcs import schema
 from pyhcs.emulator import documents
 from pyhcs.errors import InvalidJsonError
 
 if TYPE_CHECKING:
     from pyhcs.emulator.service.processes import HostProcess
 
-#: The schema's System_PropertyType values.
-PROPERTY_TYPES: Final = frozenset(t.value for t in schema.System_PropertyType)
+
+@functools.cache
+def property_types() -> frozenset[str]:
+    """The schema's System_PropertyType values (the models are imported on first use: they
+    take most of the service's start-up time)."""
+    from pyhcs import schema  # noqa: PLC0415
+
+    return frozenset(str(t.value) for t in schema.System_PropertyType)
+
+
 #: Emulator-only property type: the live (modified) system document.
 EXTENSION_TYPES: Final = frozenset({"Configuration"})
 #: AssignedMemory and MemoryUsageInPages count 4 KiB pages whatever the guest's page size.
@@ -68,7 +76,7 @@ def parse_query(text: str | None) -> Query:
     if not isinstance(types, list):
         raise InvalidJsonError("PropertyTypes must be an array", json_path="$.PropertyTypes")
     for index, name in enumerate(types):
-        if not isinstance(name, str) or name not in PROPERTY_TYPES | EXTENSION_TYPES:
+        if not isinstance(name, str) or name not in property_types() | EXTENSION_TYPES:
             raise InvalidJsonError(
                 f"unknown property type {name!r}", json_path=f"$.PropertyTypes[{index}]"
             )
@@ -89,7 +97,7 @@ def build(snapshot: Snapshot, query: Query) -> dict[str, Any]:
     if query.queries:
         responses: dict[str, Any] = {}
         for name in query.queries:
-            value = _value(snapshot, name) if name in PROPERTY_TYPES else None
+            value = _value(snapshot, name) if name in property_types() else None
             if value is None:
                 error = documents.result_error(
                     hr.ERROR_NOT_SUPPORTED, f"property {name!r} is not available for this system"
