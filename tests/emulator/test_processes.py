@@ -12,6 +12,7 @@ from pyhcs import hresult as hr
 from pyhcs.emulator.client.faults import Fault
 from pyhcs.emulator.client.table import Table
 from pyhcs.emulator.service import cmdline
+from pyhcs.emulator.service.computecore import system_dir_name
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, Events, Journal, fd_of, read_all
 
@@ -52,7 +53,7 @@ def test_working_directory_environment_and_c_drive(table: Table, c: CApi, runnin
         "Environment": {"GREETING": "hi there"},
         "CreateStdOutPipe": True,
     }
-    root = table.client.directory / "systems" / "running-sys" / "root"
+    root = table.client.directory / "systems" / system_dir_name("running-sys") / "root"
     (root / "work").mkdir(exist_ok=True)
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
