@@ -113,16 +113,7 @@ def test_emulate_console_uses_a_pty(table: Table, c: CApi, running: Any) -> None
     }
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
-    data = b""
-    fd = fd_of(info.StdOutput)
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO once the pty's slave side is gone
-            break
-        if not chunk:
-            break
-        data += chunk
+    data = read_all(info.StdOutput)  # a pty: EIO once its slave side is gone ends it
     table.CloseHandle(info.StdOutput)
     assert c.wait_process(process)[1]["ExitCode"] == 0
     assert b"33 101" in data
