@@ -6,6 +6,7 @@ strings, LocalFree of every returned string) and bounds every wait.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -195,25 +196,49 @@ def fd_of(handle: Any) -> int:
     return int(ffi.cast("uintptr_t", handle))
 
 
-def read_all(handle: Any, limit: int = 1 << 20, timeout: float = READ_TIMEOUT) -> bytes:
-    """Read a pipe to its end (or ``limit`` bytes); fails if that takes over ``timeout`` s."""
-    fd = fd_of(handle)
-    chunks: list[bytes] = []
-    size = 0
-    deadline = time.monotonic() + timeout
+def _wait_readable(fd: int, deadline: float, what: str, sofar: bytes) -> None:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not poller.poll(remaining * 1000):
+        raise AssertionError(f"{what}: nothing more on fd {fd} in time; read so far: {sofar!r}")
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError as exc:
+        if exc.errno == errno.EIO:  # a pty's master once the slave side is gone: the end
+            return b""
+        raise
+
+
+def read_all(handle: Any, limit: int = 1 << 20, timeout: float = READ_TIMEOUT) -> bytes:
+    """Read a pipe (or pty) to its end (or ``limit`` bytes); fails if that takes over
+    ``timeout`` s."""
+    fd = fd_of(handle)
+    data = b""
+    deadline = time.monotonic() + timeout
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not poller.poll(remaining * 1000):
-            raise AssertionError(
-                f"read_all: pipe {fd} not at its end after {timeout}s; read so far: "
-                f"{b''.join(chunks)[-200:]!r}"
-            )
-        chunk = os.read(fd, 65536)
+        _wait_readable(fd, deadline, f"read_all not at the end after {timeout}s", data[-200:])
+        chunk = _read(fd)
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)
+            return data
+        data += chunk
+        if len(data) > limit:
+            return data
+
+
+def read_line(handle: Any, timeout: float = READ_TIMEOUT) -> bytes:
+    """Read until the data read ends with a newline (or EOF), within ``timeout`` s. Reads whole
+    chunks: meant for a writer that writes one line at a time (atomic on a pipe)."""
+    fd = handle if isinstance(handle, int) else fd_of(handle)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        _wait_readable(fd, deadline, f"read_line: no full line after {timeout}s", data)
+        chunk = _read(fd)
+        if not chunk:
+            break
+        data += chunk
+    return data

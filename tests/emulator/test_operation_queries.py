@@ -130,6 +130,9 @@ def test_process_from_operation_while_create_process_is_pending(
     params = json.dumps({"CommandLine": "true"})
     assert shared.HcsCreateProcess(started, params, op, ffi.NULL, process) == 0
     assert u32(shared.HcsGetOperationResult(op, ffi.NULL)) == hr.HCS_E_OPERATION_PENDING
+    # Held, it stays pending however long one waits (the hold used to be ignored for
+    # HcsCreateProcess, which then completed within milliseconds).
+    assert u32(shared.HcsWaitForOperationResult(op, 200, ffi.NULL)) == hr.HCS_E_OPERATION_TIMEOUT
     assert shared.HcsGetProcessFromOperation(op) == process[0]
     assert shared.HcsGetComputeSystemFromOperation(op) == started  # started on the system
     hold.set()

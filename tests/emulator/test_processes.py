@@ -114,16 +114,7 @@ def test_emulate_console_uses_a_pty(table: Table, c: CApi, running: Any) -> None
     }
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
-    data = b""
-    fd = fd_of(info.StdOutput)
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO once the pty's slave side is gone
-            break
-        if not chunk:
-            break
-        data += chunk
+    data = read_all(info.StdOutput)  # a pty: EIO once its slave side is gone ends it
     table.CloseHandle(info.StdOutput)
     assert c.wait_process(process)[1]["ExitCode"] == 0
     assert b"33 101" in data
@@ -149,13 +140,22 @@ def test_system_stop_reports_process_exit_before_system_exit(
 
 
 def test_events_are_not_replayed_to_a_late_callback(table: Table, c: CApi, running: Any) -> None:
-    process, code, _info, _ = c.spawn(running, {"CommandLine": "true"})
+    # Two handles to one process (cat, alive until its stdin closes); the exit reaches the
+    # client once, for both handles at the same time: seen on the first, it is past for the
+    # second, and a callback set on the second afterwards gets nothing.
+    first = Events()
+    params = {"CommandLine": "cat", "CreateStdInPipe": True}
+    process, code, info, _ = c.spawn(running, params, first)
     assert code == 0
-    assert c.wait_process(process)[1]["ExitCode"] == 0
-    events = Events()
-    assert table.HcsSetProcessCallback(process, 0, ffi.NULL, events.pointer) == 0
+    second = ffi.new("HCS_PROCESS *")
+    assert table.HcsOpenProcess(running, info.ProcessId, 0, second) == 0
+    assert table.CloseHandle(info.StdInput) == 1  # EOF: cat exits
+    assert json.loads(first.wait_for(0x10000) or "{}")["ExitCode"] == 0
+    late = Events()
+    assert table.HcsSetProcessCallback(second[0], 0, ffi.NULL, late.pointer) == 0
     assert table.client.settle(10)
-    assert events.kinds() == []  # as in HCS: the exit happened before the callback existed
+    assert late.kinds() == []  # as in HCS: the exit happened before the callback existed
+    table.HcsCloseProcess(second[0])
     table.HcsCloseProcess(process)
 
 

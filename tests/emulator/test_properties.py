@@ -4,7 +4,6 @@ schema is answered from the live system (HCS-REFERENCE §4.2)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from datetime import datetime
@@ -15,7 +14,7 @@ import pytest
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
-from tests.emulator.capi import CApi, fd_of
+from tests.emulator.capi import CApi, read_line
 from tests.emulator.conftest import CONTAINER
 
 GUID = re.compile(r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")
@@ -98,7 +97,7 @@ def test_process_list_and_statistics_are_measured(table: Table, c: CApi, running
     before = time.time()
     process, code, info, _ = c.spawn(running, params)
     assert code == 0
-    assert os.read(fd_of(info.StdOutput), 100) == b"ready\n"
+    assert read_line(info.StdOutput) == b"ready\n"
     props = c.properties(running, {"PropertyTypes": ["ProcessList", "Statistics"]})
     [entry] = props["ProcessList"]
     assert entry["ProcessId"] == info.ProcessId

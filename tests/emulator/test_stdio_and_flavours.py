@@ -13,7 +13,7 @@ import pytest
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
-from tests.emulator.capi import WAIT_MS, CApi, fd_of, read_all, u32
+from tests.emulator.capi import WAIT_MS, CApi, fd_of, read_all, read_line, u32
 from tests.emulator.conftest import CONTAINER
 
 INVALID = 0xFFFFFFFFFFFFFFFF
@@ -75,7 +75,7 @@ def test_close_stdout_ends_the_stream_for_both_sides(table: Table, c: CApi, runn
     }
     process, code, info, _ = c.spawn(running, params)
     assert code == 0, code
-    assert os.read(fd_of(info.StdOutput), 100) == b"first\n"
+    assert read_line(info.StdOutput) == b"first\n"
     assert close_handle(c, process, "StdOut") == (0, None)
     assert read_all(info.StdOutput) == b""  # EOF for the reader
     os.write(fd_of(info.StdInput), b"go\n")
@@ -130,7 +130,7 @@ def test_get_process_info_hands_out_fresh_handles(table: Table, c: CApi, running
     assert fresh not in (0, INVALID, fd_of(first.StdOutput))
     assert table.client.counters()["pipes"] == 3
     os.write(fd_of(first.StdInput), b"via the fresh handle\n")
-    assert os.read(fresh, 100) == b"via the fresh handle\n"
+    assert read_line(fresh) == b"via the fresh handle\n"
     assert table.CloseHandle(first.StdInput) == 1  # EOF: cat exits
     assert c.wait_process(process)[1]["ExitCode"] == 0
     assert read_all(info.StdOutput) == b""
@@ -201,7 +201,7 @@ def test_linux_flavoured_vm_and_its_hosted_container(table: Table, c: CApi) -> N
     params = {"CommandLine": f'sh -c "{script}"', "CreateStdOutPipe": True}
     process, code, info, _ = c.spawn(guest, params)
     assert code == 0
-    assert os.read(fd_of(info.StdOutput), 100) == b"ready\n"
+    assert read_line(info.StdOutput) == b"ready\n"
     # Integer signals pass through to a Linux-flavoured system's processes.
     signal_doc = json.dumps({"Signal": int(signal.SIGUSR1)})
     assert c.process_op("HcsSignalProcess", process, signal_doc) == (0, None)

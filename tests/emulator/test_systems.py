@@ -131,6 +131,7 @@ def test_terminate_on_last_handle_close(table: Table, c: CApi) -> None:
         assert select.select([pidfd], [], [], 10)[0], "process survived its system"
     finally:
         os.close(pidfd)
+    assert table.client.settle(10)  # the system's exit has reached this client, if at all
     assert events.kinds() == []  # closed handles get nothing
 
 
