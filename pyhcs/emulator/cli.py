@@ -116,6 +116,10 @@ def _render(status: dict[str, Any]) -> Iterator[str]:
     yield "Running: yes"
     yield f"Directory: {status['Directory']}"
     yield f"Pid: {status['Pid']} ({mode})"
+    held = status.get("Containment") or {}
+    if held:
+        where = f" in {held['Tree']}" if held.get("Tree") else ""
+        yield f"Processes held by: {held['Kind']}{where}; keeper pid {held['KeeperPid']}"
     systems = status["Systems"]
     yield f"Systems ({len(systems)}):"
     yield from _table(

@@ -62,6 +62,12 @@ def test_deeply_nested_json_is_invalid_json(table: Table, c: CApi, system: Any) 
     modify = '{"ResourcePath":"Container/MappedDirectories","Settings":' + "[" * 5000 + "]" * 5000
     code, _doc = c.run(lambda op: table.HcsModifyComputeSystem(system, op, modify + "}", ffi.NULL))
     assert code == hr.HCS_E_INVALID_JSON
+    # Answered in the client, which must not fail with a RecursionError either.
+    op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    out = ffi.new("PWSTR *")
+    assert u32(table.HcsGetOperationProperties(op, "[" * 5000, out)) == hr.HCS_E_INVALID_JSON
+    assert c.take(out) is not None
+    table.HcsCloseOperation(op)
     alive(table, c, system)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
+from tests.emulator import hostprocs
 from tests.emulator.capi import CApi, Events
 from tests.emulator.conftest import CONTAINER
 
@@ -21,10 +21,6 @@ def table(shared: Table) -> Table:
     """The tests of this module share one service: none stops it, sets its environment or
     counts service-wide state, and each uses its own system ids."""
     return shared
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_vm_pause_freezes_hosted_processes_and_stop_ends_them(table: Table, c: CApi) -> None:
@@ -44,12 +40,12 @@ def test_vm_pause_freezes_hosted_processes_and_stop_ends_them(table: Table, c: C
     assert c.properties(guest)["HostingSystemId"] == "vm-1"
     assert c.system_op("HcsSaveComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
     assert c.system_op("HcsPauseComputeSystem", vm) == (0, None)
-    assert _state(info.ProcessId) == "T"
+    assert hostprocs.frozen(info.ProcessId)
     assert c.properties(vm)["State"] == "Paused"
     assert c.system_op("HcsPauseComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
     assert c.system_op("HcsSaveComputeSystem", vm) == (0, None)
     assert c.system_op("HcsResumeComputeSystem", vm) == (0, None)
-    assert _state(info.ProcessId) != "T"
+    assert not hostprocs.frozen(info.ProcessId)
     assert c.system_op("HcsResumeComputeSystem", vm)[0] == hr.HCS_E_INVALID_STATE
     guest_events = Events()
     assert table.HcsSetComputeSystemCallback(guest, 0, ffi.NULL, guest_events.pointer) == 0

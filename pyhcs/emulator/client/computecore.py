@@ -24,6 +24,7 @@ from pyhcs.emulator.client.connection import Connection, Reply
 from pyhcs.emulator.client.dispatch import Dispatcher
 from pyhcs.emulator.client.faults import Fault, Faults
 from pyhcs.emulator.client.memory import Allocator
+from pyhcs.errors import InvalidJsonError
 from pyhcs.raw.ffi import ffi
 
 INFINITE = 0xFFFFFFFF
@@ -253,10 +254,9 @@ class Client:
             return _signed(hr.E_HANDLE)
         if out == ffi.NULL:
             return _signed(hr.E_POINTER)
-        text = _text(options)
         try:
-            parsed = json.loads(text) if text and text.strip() else {}
-        except json.JSONDecodeError:
+            parsed: dict[str, Any] | None = documents.parse_object(_text(options))
+        except InvalidJsonError:  # malformed, or nested past the documented depth
             parsed = None
         if parsed != {}:
             message = "operation property options must be empty (at $)"

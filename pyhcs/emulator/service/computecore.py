@@ -7,8 +7,11 @@ result is committed under it again. Events are pushed to every session that hold
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
 import shutil
 import signal
 import threading
@@ -20,8 +23,9 @@ from typing import Any, Protocol
 
 from pyhcs import hresult as hr
 from pyhcs.emulator import documents, oserrors, statedir
-from pyhcs.emulator.service import cpus, isolation, mounts, properties
+from pyhcs.emulator.service import cgroups, cpus, isolation, mounts, properties
 from pyhcs.emulator.service.isolation import Isolation
+from pyhcs.emulator.service.keeper import Keeper
 from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
 from pyhcs.errors import InvalidJsonError
 
@@ -30,6 +34,8 @@ _LINUX_SIGNALS = frozenset(int(s) for s in signal.valid_signals() if int(s) > 0)
 
 #: Bound on how long stopping a system waits for its processes to be reaped.
 REAP_TIMEOUT = 10.0
+
+log = logging.getLogger("pyhcs.emulator.service")
 
 
 class Peer(Protocol):
@@ -89,6 +95,9 @@ class System:
         self.private_root = True
         #: Mapped directories applied in the root: ContainerPath (lower case) -> link.
         self.links: dict[str, Path] = {}
+        #: Unprivileged only: process groups whose leader exited while other members lived
+        #: on (terminate still kills them).
+        self.lingering: set[int] = set()
 
     def basic(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -121,6 +130,50 @@ class Registry:
         self.privileged = isolation.privileged()
         # (peer, process handle key) -> (system id, pid)
         self.process_handles: dict[tuple[Peer, int], tuple[str, int]] = {}
+        #: The service's cgroup tree (as root, where the kernel lets us) and its keeper; set
+        #: by `contain` once the service owns its state directory.
+        self.tree: cgroups.Tree | None = None
+        self.keeper: Keeper | None = None
+
+    def contain(self, tree: cgroups.Tree | None, keeper: Keeper | None) -> None:
+        """From now on every process runs in its system's group of ``tree`` (None: in its own
+        process group only) and ``keeper`` kills them if the service dies."""
+        self.tree, self.keeper = tree, keeper
+
+    def containment(self) -> dict[str, Any]:
+        """How the service holds its processes, for ``pyhcs emulator status``."""
+        kinds = {None: "process groups", 2: "cgroup v2", 1: "cgroup v1 freezer"}
+        return {
+            "Kind": kinds[self.tree.version if self.tree else None],
+            "Tree": str(self.tree.root) if self.tree else None,
+            "KeeperPid": self.keeper.pid if self.keeper else None,
+        }
+
+    def _group_names(self, system: System) -> tuple[str, ...]:
+        """A system's cgroup, inside its hosting VM's so that pausing the VM freezes it."""
+        own = system_dir_name(system.id)
+        return (system_dir_name(system.hosting_id), own) if system.hosting_id else (own,)
+
+    def clear_folders(self) -> None:
+        """Remove the folders under ``systems/`` of systems that are gone: an old service's
+        after a restart, every one once the systems are stopped at shutdown. A folder with a
+        mount point inside is left and logged: deleting through it would reach host files."""
+        systems = self.state_dir / statedir.SYSTEMS_NAME
+        with self.lock:
+            live = {system_dir_name(s.id) for s in self.systems.values() if s.state != "Stopped"}
+        try:
+            entries = [e for e in os.scandir(systems) if e.name not in live]
+        except FileNotFoundError:
+            return
+        points = [point for point, _type, _options in cgroups.mounts()]
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            inside = [p for p in points if p.startswith(entry.path + os.sep)]
+            if inside:
+                log.warning("left %s: %s is mounted inside it", entry.path, inside[0])
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     # -- handles ---------------------------------------------------------------------------
 
@@ -176,8 +229,11 @@ class Registry:
         """A client went away: close every handle it held (the last-handle rules apply)."""
         with self.lock:
             keys = [(k, s) for s in self.systems.values() for k in s.handles.get(peer, ())]
-            for pk in [pk for pk in self.process_handles if pk[0] is peer]:
-                del self.process_handles[pk]
+            targets = [
+                self.process_handles.pop(pk) for pk in list(self.process_handles) if pk[0] is peer
+            ]
+        for target in targets:
+            self._release(*target)
         for key, _system in keys:
             self.close_system_handle(peer, key)
 
@@ -269,7 +325,14 @@ class Registry:
             system.state = "Running" if resume else "Paused"
             frozen = [system, *self._hosted(system)]
             processes = [p for f in frozen for p in f.processes.values() if p.exit_code is None]
+            group = self.tree.group(*self._group_names(system)) if self.tree else None
         # Pausing a VM really freezes everything running in it (and its hosted containers).
+        if self.tree is not None and group is not None:
+            try:
+                self.tree.freeze(group, not resume)
+            except cgroups.CgroupError as exc:
+                raise RequestFailedError(hr.ERROR_TIMEOUT, str(exc), detail) from exc
+            return hr.S_OK, None
         for process in processes:
             process.signal_group(signal.SIGCONT if resume else signal.SIGSTOP)
         for process in processes:
@@ -366,10 +429,13 @@ class Registry:
             self.stop(guest, "UnexpectedExit", "UnexpectedExit", "Internal")
         for process in processes:
             process.terminate()
+        self._kill_rest(system)
         deadline = time.monotonic() + REAP_TIMEOUT
         for process in processes:
             process.exited.wait(max(0.0, deadline - time.monotonic()))
             process.done_reporting.wait(max(0.0, deadline - time.monotonic()))
+        if self.tree is not None:
+            self.tree.remove(self.tree.root.joinpath(*self._group_names(system)))
         status = documents.system_exit_status(exit_type, detail, initiator)
         with self.lock:
             for link in system.links.values():
@@ -383,6 +449,25 @@ class Registry:
             peer.push({"ev": "system_exited", "sys": system.id, "data": status})
         system.exited.set()
         return True
+
+    def _kill_rest(self, system: System) -> None:
+        """Kill what terminating the system's processes did not reach: as root its whole
+        cgroup (a process that called setsid included); unprivileged the process groups that
+        outlived their leader."""
+        if self.tree is not None:
+            try:
+                self.tree.kill(self.tree.root.joinpath(*self._group_names(system)))
+            except (cgroups.CgroupError, OSError) as exc:
+                log.warning("system %r: its cgroup was not emptied: %s", system.id, exc)
+            return
+        with self.lock:
+            groups = set(system.lingering) | set(system.processes)
+            system.lingering.clear()
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            if self.keeper is not None:
+                self.keeper.untrack(pgid)
 
     def modify(self, peer: Peer, key: int, text: str | None) -> Result:
         """ModifySettingRequest: the change is applied to the system's document, so later
@@ -500,17 +585,30 @@ class Registry:
                     if m.get("ReadOnly") and str(m.get("ContainerPath", "")).lower() in system.links
                 ]
                 confinement = Isolation(hostname=hostname, read_only=read_only)
+            procs = None
+            if self.tree is not None:  # a process joining a frozen group is frozen at once
+                procs = self.tree.open_procs(self.tree.group(*self._group_names(system)))
             try:
                 process = HostProcess(
-                    params, system.root, system.linux, self._process_exited, confinement
+                    params,
+                    system.root,
+                    system.linux,
+                    self._process_exited,
+                    isolation=confinement,
+                    cgroup_procs=procs,
                 )
             except ProcessError as exc:
                 raise RequestFailedError(exc.hresult, str(exc), "ExecuteProcess") from exc
+            finally:
+                if procs is not None:
+                    os.close(procs)
             process.system_id = system.id
             system.processes[process.pid] = process
             host = self.systems.get(system.hosting_id) if system.hosting_id else None
-            if host is not None and host.state == "Paused":
+            if self.tree is None and host is not None and host.state == "Paused":
                 process.signal_group(signal.SIGSTOP)
+            if self.tree is None and self.keeper is not None:
+                self.keeper.track(process.pid)
             self.process_handles[(peer, pkey)] = (system.id, process.pid)
         return (hr.S_OK, None), process, process.take_client_fds()
 
@@ -533,6 +631,23 @@ class Registry:
                 }
             )
         process.done_reporting.set()
+        if self.tree is None:
+            self._group_exited(process)
+        self._release(process.system_id, process.pid)
+
+    def _group_exited(self, process: HostProcess) -> None:
+        """Unprivileged: the keeper forgets a process group once it is empty; one that lives
+        on without its leader is remembered so that terminate still kills it."""
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            if self.keeper is not None:
+                self.keeper.untrack(process.pid)
+            return
+        with self.lock:
+            system = self.systems.get(process.system_id)
+            if system is not None:
+                system.lingering.add(process.pid)
 
     def open_process(self, peer: Peer, key: int, pkey: int, pid: int) -> Result:
         with self.lock:
@@ -545,7 +660,20 @@ class Registry:
 
     def close_process_handle(self, peer: Peer, pkey: int) -> None:
         with self.lock:
-            self.process_handles.pop((peer, pkey), None)
+            target = self.process_handles.pop((peer, pkey), None)
+        if target is not None:
+            self._release(*target)
+
+    def _release(self, system_id: str, pid: int) -> None:
+        """Forget a process that has exited, been reported and has no handle left: a
+        long-running system keeps no record of every process it ever ran."""
+        with self.lock:
+            system = self.systems.get(system_id)
+            process = system.processes.get(pid) if system is not None else None
+            if system is None or process is None or not process.done_reporting.is_set():
+                return
+            if (system_id, pid) not in self.process_handles.values():
+                del system.processes[pid]
 
     def _process_of(self, peer: Peer, pkey: int) -> tuple[System, HostProcess]:
         with self.lock:

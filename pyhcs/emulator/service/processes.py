@@ -1,7 +1,8 @@
 """Real host processes standing in for container processes.
 
-Each process runs in its own session (process group) so that terminate and signals reach its
-children too. A watcher thread per process waits for the exit and reports it once through
+Each process runs in its own session (process group) so that signals reach its children too;
+as root it also runs in its system's cgroup (see `cgroups`), which reaches a child that left
+the group. A watcher thread per process waits for the exit and reports it once through
 ``on_exit``; nothing else ever reaps the child.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import pty
 import signal
@@ -91,7 +93,9 @@ class HostProcess:
         root: Path,
         linux: bool,
         on_exit: Callable[[HostProcess], None],
+        *,
         isolation: Isolation | None = None,
+        cgroup_procs: int | None = None,
     ) -> None:
         argv = cmdline.split(str(params.get("CommandLine", "")))
         if not argv:
@@ -161,11 +165,25 @@ class HostProcess:
                         stdio[name] = subprocess.DEVNULL
             try:
                 self.popen = subprocess.Popen(
-                    argv, cwd=cwd, env=env, start_new_session=True, close_fds=True, **stdio
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                    # Into the system's cgroup between fork and exec: only a write, which is
+                    # safe in the child of a threaded parent.
+                    preexec_fn=None  # noqa: PLW1509
+                    if cgroup_procs is None
+                    else functools.partial(os.write, cgroup_procs, b"0"),
+                    **stdio,
                 )
             except OSError as exc:  # E2BIG, ENOEXEC, ...: what CreateProcess would say
                 raise ProcessError(
                     oserrors.hresult_for(exc), f"{self.image}: {exc.strerror}"
+                ) from exc
+            except subprocess.SubprocessError as exc:  # the cgroup refused the process
+                raise ProcessError(
+                    hr.E_UNEXPECTED, f"{self.image}: could not join the system's cgroup"
                 ) from exc
         except BaseException:
             self.close_client_fds()

@@ -26,9 +26,11 @@ from typing import Any, Final
 
 from pyhcs import hresult as hr
 from pyhcs.emulator import documents, oserrors, protocol, statedir
+from pyhcs.emulator.service import cgroups
 from pyhcs.emulator.service.computecore import Registry, RequestFailedError
 from pyhcs.emulator.service.computenetwork import NetworkRegistry
 from pyhcs.emulator.service.host import HostSettings
+from pyhcs.emulator.service.keeper import Keeper
 from pyhcs.errors import UnsafeStateDirError
 
 PROTOCOL_VERSION: Final = 1
@@ -271,6 +273,7 @@ class Service:
                 "Pid": os.getpid(),
                 "Directory": str(self.dir),
                 "Privileged": self.registry.privileged,
+                "Containment": self.registry.containment(),
                 "Systems": systems,
                 "Clients": clients,
                 "ProtocolVersion": PROTOCOL_VERSION,
@@ -320,6 +323,20 @@ class Service:
         )
         with os.fdopen(pid_fd, "w") as pid_file:
             pid_file.write(f"{os.getpid()}\n")
+        self._reclaim()
+        tree = cgroups.Tree.create(self.dir) if self.registry.privileged else None
+        self.registry.contain(tree, Keeper(tree))
+
+    def _reclaim(self) -> None:
+        """Take back what a service that died here left: its processes (should its keeper have
+        died too) and the folders of its systems."""
+        for tree in cgroups.leftovers(self.dir):
+            log.info("killing what an old service left in %s", tree.root)
+            try:
+                tree.destroy()
+            except (cgroups.CgroupError, OSError) as exc:
+                log.warning("could not clear %s: %s", tree.root, exc)
+        self.registry.clear_folders()
 
     def serve_forever(self) -> None:
         assert self.listener is not None
@@ -330,6 +347,9 @@ class Service:
                     self._accept()
         finally:
             self.registry.shutdown_all()
+            self.registry.clear_folders()
+            if self.registry.keeper is not None and self.registry.keeper.close() is None:
+                log.warning("the keeper (pid %d) did not finish", self.registry.keeper.pid)
             self.listener.close()
             for name in (statedir.SOCKET_NAME, statedir.PID_NAME):
                 with contextlib.suppress(FileNotFoundError):
