@@ -19,7 +19,9 @@ from __future__ import annotations
 from pyhcs.schema import _models
 from pyhcs.schema._api import (
     DEFINITIONS,
+    Origin,
     definition,
+    origin,
     parse,
     release_for_schema_version,
     since,
@@ -34,7 +36,9 @@ __all__ = [
     "Document",
     "HcsEnum",
     "HcsModel",
+    "Origin",
     "definition",
+    "origin",
     "parse",
     "parse_list",
     "release_for_schema_version",
