@@ -136,10 +136,21 @@ class Documents:
 # -- naming ---------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def extras() -> Mapping[str, Any]:
+    """tools/hcs-schema/extras/schema-extras.json: what HCS accepts beyond the Swagger."""
+    text = (SCHEMA_DIR / "extras" / "schema-extras.json").read_text(encoding="utf-8")
+    document: Mapping[str, Any] = json.loads(text)
+    return document
+
+
 def test_every_definition_is_exported_under_its_swagger_name() -> None:
     definitions = swagger()
     assert len(definitions) == 243
-    assert set(schema.DEFINITIONS) == set(definitions)
+    added = {name for name, cls in schema.DEFINITIONS.items() if cls.__hcs_origin__ is not None}
+    assert set(schema.DEFINITIONS) == set(definitions) | added
+    assert not added & set(definitions)
+    assert added <= set(extras()["new_definitions"])
     for name in definitions:
         cls = getattr(schema, name)
         assert cls.__name__ == name
@@ -153,7 +164,12 @@ def test_enums_carry_the_exact_swagger_values() -> None:
     for name in enum_names():
         cls = schema.definition(name)
         assert issubclass(cls, schema.HcsEnum)
-        assert [member.value for member in cls] == swagger()[name]["enum"]
+        public = [member.value for member in cls if member.value not in cls.__hcs_extras__]
+        assert public == swagger()[name]["enum"]
+        # Values no Swagger has come from the extras, after the Swagger's own.
+        added = [member.value for member in cls][len(public) :]
+        assert added == list(cls.__hcs_extras__)
+        assert set(added) <= set(extras()["enums"].get(name, {}).get("add", []))
         for member in cls:
             assert member == member.value  # a str enum: compares equal to its JSON value
             assert str(member) == member.value
@@ -164,7 +180,11 @@ def test_properties_are_snake_case_with_exact_aliases() -> None:
         cls = schema.definition(name)
         assert issubclass(cls, schema.HcsModel)
         aliases = {field.alias: attr for attr, field in cls.model_fields.items()}
-        assert list(aliases) == list(swagger()[name].get("properties", {}))
+        public = [alias for alias in aliases if alias not in cls.__hcs_extras__]
+        assert public == list(swagger()[name].get("properties", {}))
+        assert set(cls.__hcs_extras__) <= set(
+            extras()["definitions"].get(name, {}).get("properties", {})
+        )
         for attr in aliases.values():
             assert re.fullmatch(r"[a-z][a-z0-9_]*", attr), (name, attr)
 
@@ -255,7 +275,7 @@ def test_unknown_fields_are_kept_and_written_back() -> None:
     document = {
         "SchemaVersion": {"Major": 2, "Minor": 1, "Patch": 7},
         "VirtualMachine": {
-            "ComputeTopology": {"Memory": {"SizeInMB": 1024, "Backing": "Virtual"}},
+            "ComputeTopology": {"Memory": {"SizeInMB": 1024, "FutureKnob": "Virtual"}},
         },
         "FutureField": {"Nested": [1, None, "x"]},
     }
@@ -264,7 +284,7 @@ def test_unknown_fields_are_kept_and_written_back() -> None:
     assert system.model_extra == {"FutureField": {"Nested": [1, None, "x"]}}
     memory = system.virtual_machine.compute_topology.memory  # type: ignore[union-attr]
     assert memory is not None
-    assert memory.model_extra == {"Backing": "Virtual"}
+    assert memory.model_extra == {"FutureKnob": "Virtual"}
 
 
 def test_free_form_properties_take_any_json_value() -> None:

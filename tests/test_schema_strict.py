@@ -84,12 +84,12 @@ def _strict_error(model: type[schema.HcsModel], document: Any) -> InvalidJsonErr
             json.dumps(
                 {
                     "VirtualMachine": {
-                        "ComputeTopology": {"Memory": {"SizeInMB": 1, "Backing": "Virtual"}}
+                        "ComputeTopology": {"Memory": {"SizeInMB": 1, "Backed": "Virtual"}}
                     }
                 }
             ),
-            "$.VirtualMachine.ComputeTopology.Memory.Backing",
-            "unknown field 'Backing' (VirtualMachine_Memory has no such property)",
+            "$.VirtualMachine.ComputeTopology.Memory.Backed",
+            "unknown field 'Backed' (VirtualMachine_Memory has no such property)",
         ),
         ('{"Owner": "x",}', "$", "not valid JSON at line 1 column 15"),
         ('{\n  "Owner": tru\n}', "$", "not valid JSON at line 2 column 12"),

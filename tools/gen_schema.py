@@ -12,6 +12,16 @@ committed module differs. The product never runs this script: it only reads the 
 
 Only facts are carried over (names, types, formats, patterns, enum values); the Swagger
 ``description`` prose is deliberately dropped.
+
+The public Swagger files leave out fields, definitions and enum values that real HCS accepts
+(the official samples use ``VirtualMachine_Memory.Backing``). ``DIR/extras/schema-extras.json``
+lists what hcsshim's ``internal/hcs/schema2`` (generated from a newer, internal schema) and the
+official samples have beyond the Swagger, each with its source and, where known, the schema
+version it appeared in (``since``) or the hcsshim commit that first used it. The models are
+the union of both, minus the entries ``EXCLUDED_EXTRAS`` leaves out (with the reason). Every
+member taken from the extras carries its provenance: ``__hcs_extras__`` on the class (and the
+field's ``json_schema_extra``), ``__hcs_origin__`` on a definition no Swagger has; it never
+enters ``__hcs_since__``, which only dates what the public Swagger files have.
 """
 
 from __future__ import annotations
@@ -33,6 +43,35 @@ from pydantic import BaseModel
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA_DIR = REPO / "tools" / "hcs-schema"
 DEFAULT_OUTPUT = REPO / "pyhcs" / "schema" / "_models.py"
+#: Inside the schema directory: what real HCS accepts beyond the public Swagger files.
+EXTRAS_FILE = Path("extras") / "schema-extras.json"
+
+#: Entries of schema-extras.json the models leave out, and why. Keys: ``Definition`` (a new
+#: definition), ``Definition.Property`` (a new property) or ``Enum=Value`` (a new enum value).
+EXCLUDED_EXTRAS: Mapping[str, str] = {
+    "ContainerMemoryInformation": "no definition or call refers to it, and its 2018 hcsshim "
+    "struct gives every byte count as int32 (hcsshim then typed every unformatted integer so)",
+    "CacheQueryStatsResponse": "no definition or call refers to it; 2018 int32 widths",
+    "SiloProperties": "no definition or call refers to it",
+    "System_PropertyType=ContainerCredentialGuard": "hcsshim sends it only to the service "
+    "calls, where GetPropertyType/ModifyPropertyType already have it",
+    "System_PropertyType=ProcessorTopology": "service-only (GetPropertyType has it)",
+    "System_PropertyType=CpuGroup": "service-only (GetPropertyType/ModifyPropertyType have it)",
+    "System_PropertyType=GuestMemory": "declared in hcsshim but never sent; no answer shape known",
+    "System_PropertyType=ICHeartbeatStatus": "declared in hcsshim but never sent; no answer "
+    "shape known",
+    "ModifyRequestType=PreAdd": "a guest (GCS) request type of hcsshim's guestrequest package, "
+    "not a host HCS value",
+}
+#: Extras properties whose Go type is a (named) string: kept a string, with the values
+#: hcsshim uses recorded as known values instead of a closed enum.
+STRING_PROPERTIES: Mapping[tuple[str, str], tuple[str, ...]] = {
+    # Go ``type IsolationType string`` with the one constant "HostProcess"; the extras name a
+    # definition that neither they nor the Swagger define.
+    ("Container", "IsolationType"): ("HostProcess",),
+}
+#: Keys of an extras entry that describe where it came from rather than its type.
+_PROVENANCE_KEYS = {"since", "source", "x-hcsshim-first-seen", "x-also-used-by", "note"}
 
 _FILE_RE = re.compile(r"^hcs-schema-win(?P<win>\d+)-(?P<release>[0-9a-z]+)\.json$")
 
@@ -139,14 +178,61 @@ def load_releases(schema_dir: Path) -> list[Release]:
     return [release for _, release in sorted(found, key=lambda item: item[0])]
 
 
-class Generator:
-    """Turns the newest release's definitions into Python source text."""
+def load_extras(schema_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """``DIR/extras/schema-extras.json`` and its content, or None if there is none."""
+    path = schema_dir / EXTRAS_FILE
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if set(document) != {"definitions", "new_definitions", "enums"}:
+        raise SchemaError(f"{path.name}: expected the keys definitions, new_definitions, enums")
+    return path, document
 
-    def __init__(self, releases: Sequence[Release]) -> None:
+
+def _provenance(entry: Mapping[str, Any]) -> dict[str, str]:
+    """Where an extras entry came from, as plain strings (origin, source, dates, version)."""
+    source = str(entry.get("source", ""))
+    found: dict[str, str] = {
+        "origin": "docs-sample" if source.startswith("MicrosoftDocs") else "hcsshim",
+        "source": source,
+    }
+    if entry.get("since"):
+        found["schema_version"] = str(entry["since"])
+    if entry.get("x-hcsshim-first-seen"):
+        found["hcsshim_first_seen"] = str(entry["x-hcsshim-first-seen"])
+    if entry.get("x-also-used-by"):
+        found["also_used_by"] = str(entry["x-also-used-by"])
+    return found
+
+
+def _type_only(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An extras property or definition without its provenance keys (``$ref`` wins over the
+    ``type`` the Go generator also wrote)."""
+    schema = {
+        k: v for k, v in entry.items() if k not in _PROVENANCE_KEYS and not k.startswith("x-")
+    }
+    if "$ref" in schema:
+        return {"$ref": schema["$ref"]}
+    return schema
+
+
+class Generator:
+    """Turns the newest release's definitions (and the extras) into Python source text."""
+
+    def __init__(
+        self, releases: Sequence[Release], extras: tuple[Path, Mapping[str, Any]] | None = None
+    ) -> None:
         self.releases = releases
         self.newest = releases[-1]
+        self.extras_path = extras[0] if extras else None
         self._counterparts: dict[str, dict[str, str]] = {}
         self.definitions: dict[str, Any] = dict(self.newest.definitions)
+        #: Definition -> member (property or enum value) -> provenance, for extras members.
+        self.extra_members: dict[str, dict[str, dict[str, str]]] = {}
+        #: Definitions no Swagger has -> provenance.
+        self.extra_definitions: dict[str, dict[str, str]] = {}
+        if extras:
+            self._merge_extras(extras[1])
         self.enums: dict[str, list[str]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         for name, definition in self.definitions.items():
@@ -171,6 +257,64 @@ class Generator:
                     self.enums[enum_name] = list(schema["enum"])
                     self.inline_enums[(name, prop)] = enum_name
                     self.inline_owners[enum_name] = (name, prop)
+
+    # -- extras -----------------------------------------------------------------------------
+
+    def _merge_extras(self, extras: Mapping[str, Any]) -> None:
+        """Add the extras to ``self.definitions``, recording the provenance of each member."""
+        for name, entry in extras["new_definitions"].items():
+            if name in EXCLUDED_EXTRAS:
+                continue
+            if name in self.definitions:
+                raise SchemaError(f"extras: new definition {name!r} is in the Swagger already")
+            self.definitions[name] = _type_only(entry)
+            self.extra_definitions[name] = _provenance(entry)
+        for name, entry in extras["definitions"].items():
+            target = self.definitions.get(name)
+            if target is None or "properties" not in target:
+                raise SchemaError(f"extras: {name!r} is not an object definition")
+            properties = dict(target["properties"])
+            for prop, schema in entry["properties"].items():
+                if f"{name}.{prop}" in EXCLUDED_EXTRAS:
+                    continue
+                if prop in properties:
+                    raise SchemaError(f"extras: {name}.{prop} is in the Swagger already")
+                provenance = _provenance(schema)
+                known = STRING_PROPERTIES.get((name, prop))
+                if known is not None:
+                    properties[prop] = {"type": "string"}
+                    provenance["known_values"] = ", ".join(known)
+                else:
+                    properties[prop] = _type_only(schema)
+                self.extra_members.setdefault(name, {})[prop] = provenance
+            self.definitions[name] = {**target, "properties": properties}
+        for key, entry in extras["enums"].items():
+            owner, _, prop = key.partition(".")
+            if prop:
+                # Values hcsshim assigns to a property that is a plain string in Go: recorded,
+                # not enforced.
+                schema = self.definitions.get(owner, {}).get("properties", {}).get(prop)
+                if schema != {"type": "string"}:
+                    raise SchemaError(f"extras: enum values for {key} need a string property")
+                members = self.extra_members.setdefault(owner, {})
+                if prop not in members and owner in self.extra_definitions:
+                    members[prop] = dict(self.extra_definitions[owner])
+                if prop not in members:
+                    raise SchemaError(f"extras: {key} is a Swagger property")
+                members[prop]["known_values"] = ", ".join(entry["add"])
+                continue
+            target = self.definitions.get(owner)
+            if target is None or "enum" not in target:
+                raise SchemaError(f"extras: {owner!r} is not an enum definition")
+            values = list(target["enum"])
+            for value in entry["add"]:
+                if f"{owner}={value}" in EXCLUDED_EXTRAS:
+                    continue
+                if value in values:
+                    raise SchemaError(f"extras: {owner} value {value!r} is in the Swagger already")
+                values.append(value)
+                self.extra_members.setdefault(owner, {})[value] = _provenance(entry)
+            self.definitions[owner] = {**target, "enum": values}
 
     # -- SINCE ------------------------------------------------------------------------------
 
@@ -301,6 +445,12 @@ class Generator:
         for release in self.releases:
             digest = hashlib.sha256(release.path.read_bytes()).hexdigest()
             lines.append(f"- {release.path.name} ({release.name}): {digest}")
+        if self.extras_path is not None:
+            digest = hashlib.sha256(self.extras_path.read_bytes()).hexdigest()
+            lines += [
+                f"- {EXTRAS_FILE.as_posix()} (fields, definitions and enum values beyond the",
+                f"  public Swagger; see ``__hcs_extras__`` / ``__hcs_origin__``): {digest}",
+            ]
         lines += [
             '"""',
             "",
@@ -329,29 +479,57 @@ class Generator:
         members = [member_name(value) for value in values]
         if len(set(members)) != len(members):
             raise SchemaError(f"enum {name}: member names collide: {members}")
+        extras = self.extra_members.get(name, {})
         lines = ["", "", f"class {name}(HcsEnum):"]
-        if name in self.inline_owners:
+        if name in self.extra_definitions:
+            since = ""
+            since_map: dict[str, str] = {}
+            lines.append(f'    """``{name}``: in no public Swagger (see ``__hcs_origin__``)."""')
+        elif name in self.inline_owners:
             # Values of an inline enum are dated by the property that holds them.
             since = self.first_release(*self.inline_owners[name])
             since_map = dict.fromkeys(values, since)
             lines.append(f'    """Inline enum of the Swagger property ``{name}``."""')
         else:
             since = self.first_release(name)
-            since_map = {value: self.first_release(name, value) for value in values}
+            since_map = {
+                value: self.first_release(name, value) for value in values if value not in extras
+            }
             lines.append(f'    """Swagger enum ``{name}`` (since SDK {since})."""')
         lines.append("")
         for member, value in zip(members, values, strict=True):
             lines.append(f"    {member} = {json.dumps(value)}")
         lines.append("")
-        lines.append(f"    __hcs_release__ = {json.dumps(since)}")
+        lines += self._dating(name, since, since_map)
+        return lines
+
+    def _dating(self, name: str, since: str, since_map: Mapping[str, str]) -> list[str]:
+        """The class attributes that say where a definition and its members come from."""
+        lines = [f"    __hcs_release__ = {json.dumps(since)}"]
+        if name in self.models:
+            specs = {
+                prop: self.spec(schema, f"{name}.{prop}", (name, prop))
+                for prop, schema in self.models[name].items()
+            }
+            lines.append(f"    __hcs_fields__ = {_literal(specs)}")
         lines.append(f"    __hcs_since__ = {_literal(since_map)}")
+        if name in self.extra_definitions:
+            lines.append(f"    __hcs_origin__ = {_literal(self.extra_definitions[name])}")
+        extras = self.extra_members.get(name)
+        if extras:
+            lines.append(f"    __hcs_extras__ = {_nested_literal(extras)}")
         return lines
 
     def _model(self, name: str) -> list[str]:
         properties: Mapping[str, Any] = self.models[name]
-        since = self.first_release(name)
+        extras = self.extra_members.get(name, {})
         lines = ["", "", f"class {name}(HcsModel):"]
-        lines.append(f'    """Swagger definition ``{name}`` (since SDK {since})."""')
+        if name in self.extra_definitions:
+            since = ""
+            lines.append(f'    """``{name}``: in no public Swagger (see ``__hcs_origin__``)."""')
+        else:
+            since = self.first_release(name)
+            lines.append(f'    """Swagger definition ``{name}`` (since SDK {since})."""')
         lines.append("")
         specs: dict[str, str] = {}
         attributes: dict[str, str] = {}
@@ -366,13 +544,21 @@ class Generator:
             annotation = self.annotation(spec)
             optional = annotation if annotation == "Any" else f"{annotation} | None"
             alias = json.dumps(prop)
-            lines.append(f"    {attributes[prop]}: {optional} = Field(default=None, alias={alias})")
+            extra = ""
+            if prop in extras:
+                origin = _literal(extras[prop], 0)
+                extra = f", json_schema_extra={{{json.dumps('x-pyhcs-origin')}: {origin}}}"
+            lines.append(
+                f"    {attributes[prop]}: {optional} = Field(default=None, alias={alias}{extra})"
+            )
         if specs:
             lines.append("")
-        lines.append(f"    __hcs_release__ = {json.dumps(since)}")
-        lines.append(f"    __hcs_fields__ = {_literal(specs)}")
-        since_map = {prop: self.first_release(name, prop) for prop in properties}
-        lines.append(f"    __hcs_since__ = {_literal(since_map)}")
+        since_map = (
+            {}
+            if name in self.extra_definitions
+            else {prop: self.first_release(name, prop) for prop in properties if prop not in extras}
+        )
+        lines += self._dating(name, since, since_map)
         return lines
 
     def _model_order(self) -> tuple[list[str], set[str]]:
@@ -440,17 +626,27 @@ def _property_schemas(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(definition.get("properties", {}).values())
 
 
-def _literal(mapping: Mapping[str, str]) -> str:
-    """A dict literal with sorted-as-given keys, one per line when it would be long."""
+def _literal(mapping: Mapping[str, str], indent: int = 4) -> str:
+    """A dict literal with keys in the given order, one item per line below ``indent``
+    (``indent`` 0: all on one line)."""
     if not mapping:
         return "{}"
     items = [f"{json.dumps(key)}: {json.dumps(value)}" for key, value in mapping.items()]
+    if indent == 0:
+        return "{" + ", ".join(items) + "}"
+    pad = " " * indent
+    return "{\n" + "".join(f"{pad}    {item},\n" for item in items) + pad + "}"
+
+
+def _nested_literal(mapping: Mapping[str, Mapping[str, str]]) -> str:
+    """``_literal`` of a mapping whose values are mappings of strings."""
+    items = [f"{json.dumps(key)}: {_literal(value, 8)}" for key, value in mapping.items()]
     return "{\n" + "".join(f"        {item},\n" for item in items) + "    }"
 
 
 def generate(schema_dir: Path) -> str:
-    """The text of ``_models.py`` for the Swagger files in ``schema_dir``."""
-    return Generator(load_releases(schema_dir)).render()
+    """The text of ``_models.py`` for the Swagger files (and extras) in ``schema_dir``."""
+    return Generator(load_releases(schema_dir), load_extras(schema_dir)).render()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,9 +49,14 @@ UInt64 = Annotated[int, Field(ge=_R["uint64"][0], le=_R["uint64"][1])]
 class HcsEnum(str, Enum):
     """A Swagger string enum: members compare equal to (and serialise as) their JSON value."""
 
-    #: First SDK release with this enum, and per value the first release that has it.
-    __hcs_release__: ClassVar[str]
-    __hcs_since__: ClassVar[Mapping[str, str]]
+    #: First SDK release with this enum, and per value the first release that has it ("" and
+    #: no entry for what no public Swagger has).
+    __hcs_release__: ClassVar[str] = ""
+    __hcs_since__: ClassVar[Mapping[str, str]] = {}
+    #: Values no public Swagger has -> where they come from (see ``pyhcs.schema.origin``).
+    __hcs_extras__: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: For an enum no public Swagger has: where it comes from.
+    __hcs_origin__: ClassVar[Mapping[str, str] | None] = None
 
     def __str__(self) -> str:
         return str(self.value)
@@ -72,8 +77,12 @@ class HcsModel(BaseModel):
     __hcs_release__: ClassVar[str] = ""
     #: JSON property name -> type spec read by the strict validator.
     __hcs_fields__: ClassVar[Mapping[str, str]] = {}
-    #: JSON property name -> first SDK release that has it.
+    #: JSON property name -> first SDK release that has it (public Swagger properties only).
     __hcs_since__: ClassVar[Mapping[str, str]] = {}
+    #: Properties no public Swagger has -> where they come from (see ``pyhcs.schema.origin``).
+    __hcs_extras__: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: For a definition no public Swagger has: where it comes from.
+    __hcs_origin__: ClassVar[Mapping[str, str] | None] = None
 
     @classmethod
     def parse(cls, document: Document, *, strict: bool = False, release: str | None = None) -> Self:

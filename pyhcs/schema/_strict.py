@@ -35,7 +35,18 @@ from typing import Any
 from pyhcs.errors import InvalidJsonError
 from pyhcs.schema._codec import index, json_kind, key, member
 
-__all__ = ["INT_RANGES", "check", "release_rank"]
+__all__ = ["INT_RANGES", "RELEASE_SCHEMA_VERSIONS", "check", "release_rank"]
+
+#: SDK release -> the newest HCS schema version (major, minor) its schema file describes
+#: (2.0 and 2.1 shipped with 1809, 2.2 with 1903, 2.3 with 2004, 2.4 and 2.5 with the 20348
+#: SDK "2104", 2.6 with 21H2).
+RELEASE_SCHEMA_VERSIONS: Mapping[str, tuple[int, int]] = {
+    "1809": (2, 1),
+    "1903": (2, 2),
+    "2004": (2, 3),
+    "2104": (2, 5),
+    "21H2": (2, 6),
+}
 
 #: Inclusive ranges of the Swagger integer formats.
 INT_RANGES: Mapping[str, tuple[int, int]] = {
@@ -80,6 +91,15 @@ class _Checker:
             and since is not None
             and release_rank(self.namespace, since) > self.cap
         )
+
+    def _extra_too_new(self, extra: Mapping[str, str] | None) -> str | None:
+        """For a member no public Swagger has: the schema version it needs if that is newer
+        than the targeted release's (members of unknown version are never capped)."""
+        if self.release is None or not extra or "schema_version" not in extra:
+            return None
+        needed = tuple(int(part) for part in extra["schema_version"].split("."))
+        newest = RELEASE_SCHEMA_VERSIONS.get(self.release)
+        return extra["schema_version"] if newest is None or needed > newest else None
 
     def _fail(self, path: str, what: str) -> InvalidJsonError:
         return InvalidJsonError(f"{path}: {what}", json_path=path)
@@ -134,6 +154,13 @@ class _Checker:
                 f"enum value {value!r} of {enum.__name__} needs SDK {since} or newer; "
                 f"the document targets {self.release}",
             )
+        version = self._extra_too_new(getattr(enum, "__hcs_extras__", {}).get(value))
+        if version is not None:
+            raise self._fail(
+                path,
+                f"enum value {value!r} of {enum.__name__} needs schema {version} or newer; "
+                f"the document targets {self.release}",
+            )
 
     def model(self, model: type[Any], value: Any, path: str) -> None:
         if not isinstance(value, dict):
@@ -152,6 +179,13 @@ class _Checker:
                 raise self._fail(
                     where,
                     f"field {name!r} of {model.__name__} needs SDK {since} or newer; "
+                    f"the document targets {self.release}",
+                )
+            version = self._extra_too_new(model.__hcs_extras__.get(name))
+            if version is not None:
+                raise self._fail(
+                    where,
+                    f"field {name!r} of {model.__name__} needs schema {version} or newer; "
                     f"the document targets {self.release}",
                 )
             if item is not None:

@@ -28,7 +28,9 @@ def table(shared: Table) -> Table:
 
 
 def test_synchronous_functions_return_the_injected_failure(table: Table, c: CApi) -> None:
-    record = json.dumps({"Success": False, "Error": "injected", "ErrorCode": -2143617013})
+    record = json.dumps(
+        {"Success": False, "Error": "injected", "ErrorCode": hr.HCN_E_INVALID_NETWORK}
+    )
     table.client.faults.inject(
         "HcnCreateNetwork", Fault(hresult=hr.HCN_E_INVALID_NETWORK, document=record, count=1)
     )

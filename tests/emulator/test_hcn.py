@@ -159,7 +159,7 @@ def test_network_lifecycle_and_errors(n: Hcn) -> None:
     assert n.query("Network", network)["Policies"] == [policy]
     code, error = n.modify("Network", network, {"ResourceType": "Bogus"})
     assert code == hr.HCN_E_INVALID_JSON
-    assert error["ErrorCode"] == hr.to_signed(code)
+    assert error["ErrorCode"] == code
 
     assert n.delete("Network", record["Id"]) == (0, None)
     code, error = n.delete("Network", record["Id"])
@@ -190,7 +190,7 @@ def test_bad_network_settings(shared: Table, settings: Any, expected: int) -> No
     code, handle, error = n.create("Network", settings)
     assert code == expected
     assert handle == ffi.NULL
-    assert error["ErrorCode"] == hr.to_signed(expected)
+    assert error["ErrorCode"] == expected
     assert n.enumerate("Networks") == []
 
 

@@ -94,7 +94,7 @@ def test_open_by_id(n: Hcn, network: Any, kind: str, not_found: int) -> None:
     assert code == not_found
     assert opened == ffi.NULL
     assert error["Success"] is False
-    assert error["ErrorCode"] == hr.to_signed(not_found)
+    assert error["ErrorCode"] == not_found
     assert missing in error["Error"]
     out = ffi.new(f"HCN_{kind.upper()} *")
     assert u32(n.fn(f"HcnOpen{kind}")(ffi.NULL, out, ffi.NULL)) == hr.E_POINTER
@@ -135,7 +135,7 @@ def test_enumerate_rejects_bad_queries(n: Hcn, network: Any, plural: str, query:
     code, listing, error = enumerate_raw(n, plural, query)
     assert code == hr.HCN_E_INVALID_JSON
     assert listing is None
-    assert error["ErrorCode"] == hr.to_signed(hr.HCN_E_INVALID_JSON)
+    assert error["ErrorCode"] == hr.HCN_E_INVALID_JSON
     error_out = ffi.new("PWSTR *")
     assert u32(n.fn(f"HcnEnumerate{plural}")(ffi.NULL, ffi.NULL, error_out)) == (hr.E_POINTER)
 
@@ -187,7 +187,7 @@ def test_modify_rejects_bad_requests_and_changes_nothing(
     before = n.query(kind, handle)
     result, error = n.modify(kind, handle, request_text)
     assert result == code
-    assert error["ErrorCode"] == hr.to_signed(code)
+    assert error["ErrorCode"] == code
     assert n.query(kind, handle) == before
 
 
@@ -211,5 +211,19 @@ def test_modify_needs_a_live_handle_of_its_kind(n: Hcn, network: Any, kind: str)
     result, record = n.modify(kind, spare, add)
     not_found = hr.HCN_E_ENDPOINT_NOT_FOUND if kind == "Endpoint" else hr.ERROR_NOT_FOUND
     assert result == not_found
-    assert record["ErrorCode"] == hr.to_signed(not_found)
+    assert record["ErrorCode"] == not_found
     n.close(kind, spare)
+
+
+def test_error_code_is_the_unsigned_hresult_as_hns_writes_it(n: Hcn) -> None:
+    # HNS writes ErrorCode as a uint32 (hcsshim decodes it as hcn.ErrorCode, a uint32), so a
+    # failure HRESULT is a number above 2**31, never the negative form of HCS's ResultError.
+    out, error = ffi.new("HCN_NETWORK *"), ffi.new("PWSTR *")
+    missing = uuid.uuid4()
+    code = u32(n.t.HcnOpenNetwork(guid(missing), out, error))
+    assert code == hr.HCN_E_NETWORK_NOT_FOUND
+    record = n.take(error)
+    assert isinstance(record["ErrorCode"], int)
+    assert 2**31 <= record["ErrorCode"] < 2**32
+    assert record["ErrorCode"] == hr.to_unsigned(code)
+    assert hr.to_signed(record["ErrorCode"]) < 0  # the same HRESULT HCS would write signed

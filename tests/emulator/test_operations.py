@@ -127,7 +127,9 @@ def test_cancel(table: Table, c: CApi) -> None:
     table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
     system, _code, _ = c.create("op-4", CONTAINER)
     op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
-    assert u32(table.HcsCancelOperation(op)) == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    # Never used: nothing was started, so there is nothing to cancel (and the op stays usable).
+    assert u32(table.HcsCancelOperation(op)) == hr.HCS_E_OPERATION_NOT_STARTED
+    assert u32(table.HcsGetOperationResult(op, ffi.NULL)) == hr.HCS_E_OPERATION_NOT_STARTED
     assert table.HcsStartComputeSystem(system, op, ffi.NULL) == 0
     assert table.HcsCancelOperation(op) == 0
     assert c.wait(op)[0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED

@@ -59,6 +59,11 @@ def test_basic_properties_carry_a_stable_runtime_id(table: Table, c: CApi, runni
     assert c.properties(running)["RuntimeId"] == first["RuntimeId"]
     assert c.properties(other)["RuntimeId"] != first["RuntimeId"]
     assert {"Id", "SystemType", "Owner", "State", "RuntimeOsType"} <= set(first)
+    # SystemGUID (hcsshim's Properties.SystemGUID, in no public Swagger) is that same id.
+    assert (
+        c.properties(running, {"PropertyTypes": ["SystemGUID"]})["SystemGUID"]
+        == (first["RuntimeId"])
+    )
     table.HcsCloseComputeSystem(other)
 
 

@@ -15,7 +15,12 @@ from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi
 from tests.emulator.conftest import CONTAINER
 
-VM = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "tests", "VirtualMachine": {}}
+#: With a guest connection: a graceful shutdown needs one (see test_virtual_machines).
+VM = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "tests",
+    "VirtualMachine": {"GuestConnection": {}},
+}
 OK = hr.S_OK
 BAD = hr.HCS_E_INVALID_STATE
 GONE = hr.HCS_E_SYSTEM_ALREADY_STOPPED

@@ -164,3 +164,37 @@ def test_vm_device_modifications_are_validated_and_reflected(table: Table, c: CA
     assert devices["NetworkAdapters"]["eth0"] == adapter
     assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
     table.HcsCloseComputeSystem(vm)
+
+
+def test_graceful_shutdown_needs_a_guest_connection(table: Table, c: CApi) -> None:
+    # The Tutorial's VM has no guest connection, and its text says HcsShutDownComputeSystem
+    # cannot be used on it: nothing in the guest can be asked to shut down.
+    vm, code, _ = c.create("vm-noguest", VM)
+    assert code == 0
+    for state in ("Created", "Running", "Paused"):
+        if state == "Running":
+            assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
+        if state == "Paused":
+            assert c.system_op("HcsPauseComputeSystem", vm) == (0, None)
+        code, doc = c.system_op("HcsShutDownComputeSystem", vm)
+        assert code == hr.HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION, state
+        assert doc is not None
+        assert json.loads(doc)["Error"] == hr.to_signed(code)
+        assert "GuestConnection" in json.loads(doc)["ErrorMessage"]
+        assert c.properties(vm)["State"] == state  # refused: nothing changed
+    # Terminating works without a guest.
+    events = Events()
+    assert table.HcsSetComputeSystemCallback(vm, 0, ffi.NULL, events.pointer) == 0
+    assert c.system_op("HcsTerminateComputeSystem", vm) == (0, None)
+    assert json.loads(events.wait_for(0x1) or "{}")["ExitType"] == "ForcedExit"
+    assert c.system_op("HcsShutDownComputeSystem", vm)[0] == hr.HCS_E_SYSTEM_ALREADY_STOPPED
+    table.HcsCloseComputeSystem(vm)
+
+    # With a guest connection the same VM shuts down gracefully.
+    guest_vm = {**VM, "VirtualMachine": {"GuestConnection": {"UseVsock": True}}}
+    vm, code, _ = c.create("vm-guest", guest_vm)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", vm) == (0, None)
+    assert c.system_op("HcsShutDownComputeSystem", vm) == (0, None)
+    assert c.wait_system(vm)[1]["ExitType"] == "GracefulExit"
+    table.HcsCloseComputeSystem(vm)

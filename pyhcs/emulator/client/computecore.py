@@ -370,6 +370,9 @@ class Client:
         if op is None:
             return _signed(hr.E_HANDLE)
         with self._lock:
+            if op.state == "unused":
+                # Never passed to a call: nothing was started, so nothing can be cancelled.
+                return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
             if op.state != "pending":
                 return _signed(hr.HCS_E_OPERATION_ALREADY_CANCELLED)
         self._complete(op, op.generation, {"hr": hr.HCS_E_OPERATION_ALREADY_CANCELLED}, [])

@@ -411,6 +411,15 @@ class Registry:
             system = self._system_of(peer, key)
             if system.state == "Stopped" or system.stopping:
                 raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, detail)
+            if not forced and not _has_guest_connection(system):
+                # A graceful shutdown asks the guest to shut down; without a guest connection
+                # nobody can be asked (the Tutorial's VM is terminated for that reason).
+                raise RequestFailedError(
+                    hr.HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION,
+                    "the virtual machine has no guest connection (VirtualMachine."
+                    "GuestConnection), so it cannot be shut down gracefully; terminate it",
+                    detail,
+                )
         exit_type = "ForcedExit" if forced else "GracefulExit"
         if not self.stop(system, exit_type, detail, "Client"):
             raise RequestFailedError(hr.HCS_E_SYSTEM_ALREADY_STOPPED, None, detail)
@@ -819,6 +828,15 @@ _SETTINGS_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("VirtualMachine", "Devices", "VirtualSmb", "Shares"), "VirtualSmbShare"),
     (("VirtualMachine", "Devices", "ComPorts", "*"), "ComPort"),
 )
+
+
+def _has_guest_connection(system: System) -> bool:
+    """Whether HcsShutDownComputeSystem can reach the guest: always for a container (its
+    processes are the host's), for a VM only with ``VirtualMachine.GuestConnection``."""
+    if system.kind != "VirtualMachine":
+        return True
+    body = system.doc.get("VirtualMachine")
+    return isinstance(body, dict) and body.get("GuestConnection") is not None
 
 
 def _check_settings(path: str, kind: str, settings: Any) -> None:

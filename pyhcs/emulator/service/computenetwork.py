@@ -58,7 +58,11 @@ WSAEADDRINUSE: Final = hr.hresult_from_win32(10048)
 
 
 class HcnRequestError(RequestFailedError):
-    """An HCN failure: the HRESULT plus HNS's error record ({Success, Error, ErrorCode})."""
+    """An HCN failure: the HRESULT plus HNS's error record ({Success, Error, ErrorCode}).
+
+    ``ErrorCode`` is the HRESULT as an unsigned 32-bit number, as HNS writes it (hcsshim
+    decodes it as ``hcn.ErrorCode``, a uint32), unlike the signed ``Error`` of HCS's
+    ResultError."""
 
     def __init__(self, hresult: int, message: str | None = None) -> None:
         super().__init__(hresult, message)
@@ -66,7 +70,7 @@ class HcnRequestError(RequestFailedError):
             {
                 "Success": False,
                 "Error": message or hr.message(hresult),
-                "ErrorCode": hr.to_signed(hresult),
+                "ErrorCode": hr.to_unsigned(hresult),
             }
         )
 

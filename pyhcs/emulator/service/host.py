@@ -20,6 +20,31 @@ from pyhcs.emulator.service.computecore import RequestFailedError, request_docum
 from pyhcs.errors import InvalidJsonError
 
 
+def host_memory() -> dict[str, int]:
+    """The host's memory for the ``Memory`` service property (a value only the official
+    ServiceSample asks for; no document says what HCS answers). The names are those of
+    hcsshim's ContainerMemoryInformation, the one memory-information struct no other call
+    explains; the values are measured from /proc/meminfo, in bytes."""
+    fields: dict[str, int] = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts and parts[0].isdigit():
+                    fields[name] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+    except OSError:
+        return {}
+    total = fields.get("MemTotal", 0)
+    return {
+        "TotalPhysicalBytes": total,
+        "TotalUsage": total - fields.get("MemAvailable", total),
+        "CommittedBytes": fields.get("Committed_AS", 0),
+        "SharedCommittedBytes": fields.get("Shmem", 0),
+        "CommitLimitBytes": fields.get("CommitLimit", 0),
+    }
+
+
 class HostSettings:
     """CPU groups and Container Credential Guard instances of this service."""
 
@@ -75,6 +100,8 @@ class HostSettings:
         if name == "ContainerCredentialGuard":
             with self._lock:
                 return {"Instances": list(self.credential_guard.values())}
+        if name == "Memory":
+            return host_memory()
         # QoSCapabilities: processor limits/weights are recorded, not enforced (no cgroups).
         return {"ProcessorQoSSupported": False}
 
@@ -82,7 +109,7 @@ class HostSettings:
         """2.5 PropertyQueries: the GetPropertyType names plus ProcessorCapabilities."""
         if name == "ProcessorCapabilities":
             return cpus.requirements()
-        if name in ("Basic", "CpuGroup", "ProcessorTopology", "ContainerCredentialGuard"):
+        if name in ("Basic", "CpuGroup", "ProcessorTopology", "ContainerCredentialGuard", "Memory"):
             return self._property(name)
         if name == "QoSCapabilities":
             return self._property(name)

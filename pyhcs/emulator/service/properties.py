@@ -129,6 +129,9 @@ def _value(snapshot: Snapshot, name: str) -> Any:
         return statistics(snapshot)
     if name == "Memory" and vm:
         return _vm_memory(snapshot)
+    if name == "SystemGUID":
+        # Not in the public Swagger (hcsshim's Properties.SystemGUID): the system's runtime id.
+        return snapshot.basic.get("RuntimeId")
     if name == "SharedMemoryRegion" and vm:
         return _shared_memory(snapshot.doc)
     if name == "GuestConnection" and vm and "GuestConnection" in snapshot.doc["VirtualMachine"]:
