@@ -54,6 +54,7 @@ def layers(table: Table, tmp_path: Path) -> tuple[Path, Path, str]:
     return base, app, _layer_data(app, base)
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_container_root_is_the_union_and_writes_stay_in_the_writable_layer(
     table: Table, c: CApi, tmp_path: Path, layers: tuple[Path, Path, str]
 ) -> None:
@@ -92,6 +93,7 @@ def test_container_root_is_the_union_and_writes_stay_in_the_writable_layer(
     assert table.HcsDetachLayerStorageFilter(str(scratch)) == 0
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_storage_path_errors(
     table: Table, c: CApi, tmp_path: Path, layers: tuple[Path, Path, str]
 ) -> None:

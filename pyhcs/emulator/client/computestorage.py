@@ -104,7 +104,7 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
     _require_dir(dest)
     loaded = _read_record(src)
     if loaded is not None and loaded.get("Mode") == OVERLAY_MODE:
-        _export_overlay(src, dest, [Path(p) for p in loaded["lowers"]])
+        _export_overlay(src, dest, loaded)
         return
     record, created = _attach_record(src)
     for name in ("Files", "Hives", "UtilityVM"):
@@ -123,7 +123,7 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
     _write_tombstones(dest, deleted)
 
 
-def _export_overlay(src: Path, dest: Path, lowers: list[Path]) -> None:
+def _export_overlay(src: Path, dest: Path, loaded: dict[str, Any]) -> None:
     """Export of a layer attached as an overlay: its upper directory is exactly its own
     content and changes (whiteouts and overlayfs' attributes left out); a parent's file that
     the merged view no longer shows is a tombstone."""
@@ -134,26 +134,42 @@ def _export_overlay(src: Path, dest: Path, lowers: list[Path]) -> None:
     shutil.copytree(
         upper, dest / "Files", symlinks=True, dirs_exist_ok=True, ignore=_ignore_whiteouts
     )
-    lower_files: set[str] = set()
-    lower_dirs: set[str] = set()
-    for lower in lowers:
-        for directory, dirs, names in os.walk(lower):
-            rel_dir = Path(directory).relative_to(lower)
-            lower_dirs.add(str(rel_dir))
-            links = [d for d in dirs if (Path(directory) / d).is_symlink()]
-            lower_files.update(str(rel_dir / name) for name in [*names, *links])
-    # Directories overlayfs copied up only because something inside changed (now empty once
-    # whiteouts are left out) are no content of the layer, as with the copying attach.
-    for directory, _dirs, _names in os.walk(dest / "Files", topdown=False):
-        full = Path(directory)
-        overlayfs.strip_xattrs(full)
-        for name in _names:
-            overlayfs.strip_xattrs(full / name)
-        rel = str(full.relative_to(dest / "Files"))
-        if rel != "." and rel in lower_dirs and not any(full.iterdir()):
-            full.rmdir()
+    lower_files, lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])
+    _settle(dest / "Files", lower_dirs - set(loaded["own_dirs"]))
     merged = src / "Files"
     _write_tombstones(dest, sorted(rel for rel in lower_files if not os.path.lexists(merged / rel)))
+
+
+def _lower_entries(lowers: list[Path]) -> tuple[set[str], set[str]]:
+    """(files and links, directories) of the union of ``lowers``, relative to them."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for lower in lowers:
+        for directory, subdirs, names in os.walk(lower):
+            rel_dir = Path(directory).relative_to(lower)
+            dirs.add(str(rel_dir))
+            links = [d for d in subdirs if (Path(directory) / d).is_symlink()]
+            files.update(str(rel_dir / name) for name in [*names, *links])
+    return files, dirs
+
+
+def _settle(root: Path, copied_up: set[str]) -> None:
+    """Make an overlay upper directory (or a copy of one) plain layer content: whiteouts
+    removed, overlayfs' attributes removed, and the ``copied_up`` directories (a parent's, that
+    overlayfs copied up because something inside changed) removed where nothing is left in
+    them — as the copying attach removes the directories it created."""
+    for directory, _dirs, names in os.walk(root, topdown=False):
+        full = Path(directory)
+        for name in names:
+            entry = full / name
+            if overlayfs.is_whiteout(entry.lstat()):
+                entry.unlink()
+            else:
+                overlayfs.strip_xattrs(entry)
+        overlayfs.strip_xattrs(full)
+        rel = str(full.relative_to(root))
+        if rel != "." and rel in copied_up and not any(full.iterdir()):
+            full.rmdir()
 
 
 def _ignore_whiteouts(directory: str, names: list[str]) -> set[str]:
@@ -321,12 +337,14 @@ def _attach_overlay(root: Path, lowers: list[Path]) -> None:
             )
     upper.mkdir()
     work.mkdir()
+    # The layer's own directories: a parent's directory among them is no copy-up to remove.
+    own_dirs = sorted(str(Path(d).relative_to(files)) for d, _s, _n in os.walk(files))
     moved: list[str] = []
     try:
         for name in os.listdir(files):
             os.rename(files / name, upper / name)
             moved.append(name)
-        record = {"Mode": OVERLAY_MODE, "lowers": [str(p) for p in lowers]}
+        record = {"Mode": OVERLAY_MODE, "lowers": [str(p) for p in lowers], "own_dirs": own_dirs}
         (root / ATTACH_RECORD).write_text(json.dumps({**record, "files": {}, "dirs": []}))
         overlayfs.mount(lowers, upper, work, files)
     except BaseException:
@@ -345,14 +363,14 @@ def detach_filter(layer: str) -> None:
         raise StorageError(hr.ERROR_NOT_FOUND, f"{path} is not attached")
     if loaded.get("Mode") == OVERLAY_MODE:
         try:
-            _detach_overlay(path.resolve())
+            _detach_overlay(path.resolve(), loaded)
         except overlayfs.MountError as exc:
             raise StorageError(exc.hresult, str(exc)) from exc
     else:
         _undo_union(path / "Files", path / ATTACH_RECORD)
 
 
-def _detach_overlay(root: Path) -> None:
+def _detach_overlay(root: Path, loaded: dict[str, Any]) -> None:
     """Unmount (ERROR_BUSY while in use, and then nothing changes), then give ``Files/`` the
     layer's own content back: the upper directory without whiteouts and overlayfs'
     attributes. A mount already gone (the host restarted) only needs the second step."""
@@ -363,14 +381,8 @@ def _detach_overlay(root: Path) -> None:
             hr.ERROR_ALREADY_EXISTS,
             f"{files} has content of its own while the layer's changes are in {upper}",
         )
-    for directory, _dirs, names in os.walk(upper, topdown=False):
-        for name in names:
-            entry = Path(directory) / name
-            if overlayfs.is_whiteout(entry.lstat()):
-                entry.unlink()
-            else:
-                overlayfs.strip_xattrs(entry)
-        overlayfs.strip_xattrs(Path(directory))
+    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
+    _settle(upper, lower_dirs - set(loaded["own_dirs"]))
     for name in os.listdir(upper):
         os.rename(upper / name, files / name)
     upper.rmdir()
