@@ -20,7 +20,7 @@ from pyhcs.emulator.client.table import Table
 from pyhcs.emulator.privilege import UNPRIVILEGED_ENV
 from pyhcs.raw.ffi import ffi
 from tests.emulator.capi import CApi, u32
-from tests.emulator.test_container_storage import container, run
+from tests.emulator.test_container_storage import container, run, started_on_layer
 from tests.emulator.test_storage import _layer_data
 
 #: Overlay-only tests (skipped unless root with overlayfs); no mount may outlive them.
@@ -148,12 +148,7 @@ def _changes_in_a_container(c: CApi, tmp_path: Path, name: str) -> tuple[Path, s
     """Attach, run CHANGES in a container on the writable layer; (scratch, data)."""
     _base, _app, data = parents(tmp_path / name)
     scratch = tmp_path / name / "scratch"
-    assert c.t.HcsInitializeWritableLayer(str(scratch), data, ffi.NULL) == 0
-    assert c.t.HcsAttachLayerStorageFilter(str(scratch), data) == 0
-    storage = {"Layers": json.loads(data)["Layers"], "Path": str(scratch)}
-    system, code, _ = c.create(name, container(Storage=storage))
-    assert code == 0
-    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    system = started_on_layer(c, scratch, data, name)
     code, out = run(c, system, f'sh -c "{CHANGES}"')
     assert (code, out) == (0, "from appapp")
     assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
@@ -234,12 +229,7 @@ def test_overlay_is_mounted_while_attached_only(table: Table, tmp_path: Path) ->
 def test_busy_detach_fails_and_changes_nothing(table: Table, c: CApi, tmp_path: Path) -> None:
     _base, _app, data = parents(tmp_path)
     scratch = tmp_path / "scratch"
-    assert table.HcsInitializeWritableLayer(str(scratch), data, ffi.NULL) == 0
-    assert table.HcsAttachLayerStorageFilter(str(scratch), data) == 0
-    storage = {"Layers": json.loads(data)["Layers"], "Path": str(scratch)}
-    system, code, _ = c.create("busy", container(Storage=storage))
-    assert code == 0
-    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    system = started_on_layer(c, scratch, data, "busy")
     # A process working in C:\\ (the mount) until its stdin closes.
     process, code, info, _ = c.spawn(system, {"CommandLine": "cat", "CreateStdInPipe": True})
     assert code == 0
