@@ -335,12 +335,12 @@ def _attach_overlay(root: Path, lowers: list[Path]) -> None:
                 hr.ERROR_ALREADY_EXISTS,
                 f"{leftover} is left from an earlier attach; remove it to attach again",
             )
-    upper.mkdir()
-    work.mkdir()
     # The layer's own directories: a parent's directory among them is no copy-up to remove.
     own_dirs = sorted(str(Path(d).relative_to(files)) for d, _s, _n in os.walk(files))
     moved: list[str] = []
     try:
+        upper.mkdir()
+        work.mkdir()
         for name in os.listdir(files):
             os.rename(files / name, upper / name)
             moved.append(name)
@@ -351,8 +351,10 @@ def _attach_overlay(root: Path, lowers: list[Path]) -> None:
         (root / ATTACH_RECORD).unlink(missing_ok=True)
         for name in moved:
             os.rename(upper / name, files / name)
-        upper.rmdir()
-        shutil.rmtree(work)
+        if upper.is_dir():
+            upper.rmdir()
+        if work.is_dir():
+            shutil.rmtree(work)
         raise
 
 
