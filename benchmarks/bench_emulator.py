@@ -135,5 +135,127 @@ def main() -> int:
     return 0
 
 
+# -- container start time against image size (issue 7 §9) --------------------------------------
+
+#: Base layer sizes compared, and the file sizes that fill them (a mix, as in a real image).
+LAYER_SIZES = {"1 MiB": 1 << 20, "256 MiB": 256 << 20}
+FILE_SIZES = (2 << 10, 8 << 10, 32 << 10, 128 << 10)
+START_RUNS = 5
+
+
+def _fill_layer(layer: Path, total: int) -> int:
+    """A base layer whose Files/ holds ``total`` bytes in many files in nested folders."""
+    block = os.urandom(max(FILE_SIZES))
+    written = count = 0
+    while written < total:
+        size = min(FILE_SIZES[count % len(FILE_SIZES)], total - written)
+        folder = layer / "Files" / f"dir{count // 256 % 16}" / f"sub{count // 64 % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{count}.bin").write_bytes(block[:size])
+        written += size
+        count += 1
+    return count
+
+
+def _start_on_layer(t: Any, base: Path, scratch: Path, name: str) -> float:
+    """Seconds from attach through create and start to the first process's exit, on a fresh
+    writable layer over ``base``; everything is torn down (untimed) afterwards."""
+    data = json.dumps(
+        {"Layers": [{"Id": "00000000-0000-0000-0000-000000000001", "Path": str(base)}]}
+    )
+    if t.HcsInitializeWritableLayer(str(scratch), data, ffi.NULL) != 0:
+        raise RuntimeError("HcsInitializeWritableLayer failed")
+    doc = json.dumps(
+        {
+            "SchemaVersion": {"Major": 2, "Minor": 1},
+            "Container": {"Storage": {"Layers": json.loads(data)["Layers"], "Path": str(scratch)}},
+        }
+    )
+    op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    system = ffi.new("HCS_SYSTEM *")
+    process = ffi.new("HCS_PROCESS *")
+    attached = False
+    try:
+        start = time.perf_counter()
+        code = t.HcsAttachLayerStorageFilter(str(scratch), data)
+        if code != 0:
+            raise RuntimeError(f"HcsAttachLayerStorageFilter failed: {code & 0xFFFFFFFF:#x}")
+        attached = True
+        t.HcsCreateComputeSystem(name, doc, op, ffi.NULL, system)
+        _wait(t, op)
+        t.HcsStartComputeSystem(system[0], op, ffi.NULL)
+        _wait(t, op)
+        t.HcsCreateProcess(system[0], json.dumps({"CommandLine": "true"}), op, ffi.NULL, process)
+        _wait(t, op)
+        if t.HcsWaitForProcessExit(process[0], WAIT_MS, ffi.NULL) != 0:
+            raise RuntimeError("process did not exit")
+        elapsed = time.perf_counter() - start
+        t.HcsCloseProcess(process[0])
+        t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
+        _wait(t, op)
+        return elapsed
+    finally:
+        if system[0] != ffi.NULL:
+            t.HcsCloseComputeSystem(system[0])
+        t.HcsCloseOperation(op)
+        if attached and t.HcsDetachLayerStorageFilter(str(scratch)) != 0:
+            raise RuntimeError(f"detach of {scratch} failed")
+        if t.HcsDestroyLayer(str(scratch)) != 0:
+            raise RuntimeError(f"destroy of {scratch} failed")
+
+
+def storage_start_times() -> None:
+    """Container start time with a 1 MiB and a 256 MiB base layer: the overlay mount (as root)
+    should be about as fast for both, the copying attach (unprivileged) grows with the image."""
+    from pyhcs.emulator.client import overlayfs  # noqa: PLC0415
+    from pyhcs.emulator.privilege import UNPRIVILEGED_ENV  # noqa: PLC0415
+
+    saved = os.environ.get(UNPRIVILEGED_ENV)
+    with tempfile.TemporaryDirectory(prefix="pyhcs-bench-layers-") as tmp:
+        directory = Path(tmp) / "emu"
+        pid = autostart.start(directory)
+        t = open_table(directory)
+        try:
+            bases = {}
+            for label, size in LAYER_SIZES.items():
+                bases[label] = Path(tmp) / f"base-{size}"
+                count = _fill_layer(bases[label], size)
+                print(f"base layer {label}: {count} files")
+            modes = [("copy (unprivileged)", "1")]
+            os.environ.pop(UNPRIVILEGED_ENV, None)
+            if overlayfs.available():
+                modes.insert(0, ("overlay (root)", ""))
+            else:
+                print("overlay mounts need root and overlayfs: only the copying attach is measured")
+            # Warm up (the service imports its schema models on the first create).
+            _start_on_layer(t, bases["1 MiB"], Path(tmp) / "scratch-warm", "warm-up")
+            print(f"attach → create → start → first process exit, median of {START_RUNS}:")
+            for mode, unprivileged in modes:
+                if unprivileged:
+                    os.environ[UNPRIVILEGED_ENV] = unprivileged
+                else:
+                    os.environ.pop(UNPRIVILEGED_ENV, None)
+                medians = {}
+                for label, base in bases.items():
+                    runs = sorted(
+                        _start_on_layer(t, base, Path(tmp) / f"scratch-{i}", f"start-{i}")
+                        for i in range(START_RUNS)
+                    )
+                    medians[label] = runs[len(runs) // 2]
+                small, large = medians.values()
+                times = "   ".join(f"{label}: {s * 1e3:8.1f} ms" for label, s in medians.items())
+                print(f"  {mode:<20} {times}   256 MiB / 1 MiB: {large / small:6.2f}x")
+            print(f"client counters after run:               {t.client.counters()}")
+        finally:
+            if saved is None:
+                os.environ.pop(UNPRIVILEGED_ENV, None)
+            else:
+                os.environ[UNPRIVILEGED_ENV] = saved
+            t.close()
+            os.kill(pid, signal.SIGTERM)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    storage_start_times()
+    sys.exit(status)

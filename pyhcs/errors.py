@@ -341,7 +341,7 @@ class InvalidStateError(HcsError):
     """The request is not valid in the system's current state (e.g. Start when Running)."""
 
     default_hresult = hr.HCS_E_INVALID_STATE
-    codes = frozenset({hr.HCS_E_INVALID_STATE, hr.ERROR_INVALID_STATE})
+    codes = frozenset({hr.HCS_E_INVALID_STATE, hr.ERROR_INVALID_STATE, hr.ERROR_BUSY})
 
 
 class InvalidJsonError(HcsError, ValueError):

@@ -48,6 +48,7 @@ ERROR_TOO_MANY_OPEN_FILES: Final = 0x80070004
 ERROR_INVALID_DATA: Final = 0x8007000D
 ERROR_NOT_SUPPORTED: Final = 0x80070032
 ERROR_BROKEN_PIPE: Final = 0x8007006D
+ERROR_BUSY: Final = 0x800700AA
 ERROR_DISK_FULL: Final = 0x80070070
 ERROR_MOD_NOT_FOUND: Final = 0x8007007E
 ERROR_PROC_NOT_FOUND: Final = 0x8007007F
@@ -174,6 +175,7 @@ _MESSAGES: Final[dict[int, str]] = {
     ERROR_INVALID_DATA: "The data is invalid.",
     ERROR_NOT_SUPPORTED: "The request is not supported.",
     ERROR_BROKEN_PIPE: "The pipe has been ended.",
+    ERROR_BUSY: "The requested resource is in use.",
     ERROR_DISK_FULL: "There is not enough space on the disk.",
     ERROR_MOD_NOT_FOUND: "The specified module could not be found.",
     ERROR_PROC_NOT_FOUND: "The specified procedure could not be found.",

@@ -255,6 +255,7 @@ EXPECTED_CLASS: dict[str, str] = {
     "ERROR_NOT_SUPPORTED": "NotSupportedError",
     "E_INVALIDARG": "InvalidArgumentError",
     "ERROR_BROKEN_PIPE": "HcsError",
+    "ERROR_BUSY": "InvalidStateError",  # in use: detach a mounted layer, destroy an attached one
     "ERROR_TOO_MANY_OPEN_FILES": "HcsError",
     "ERROR_DISK_FULL": "HcsError",
     "ERROR_BAD_EXE_FORMAT": "HcsError",

@@ -9,5 +9,6 @@ The folders say which process runs a file:
   systems and their host processes (``computecore``), HCN records (``computenetwork``), host
   settings, the socket server;
 - the modules here are used by both: the wire ``protocol``, the checked ``statedir``, the JSON
-  ``documents``, and the ``cli`` that starts, inspects and stops the service.
+  ``documents``, ``privilege`` (root or not, ``PYHCS_EMULATOR_UNPRIVILEGED``), and the ``cli``
+  that starts, inspects and stops the service.
 """

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from pyhcs.emulator.client import autostart
+from pyhcs.emulator.client import autostart, overlayfs
 from pyhcs.emulator.client.backend import open_table
 from pyhcs.emulator.client.table import Table
+from pyhcs.emulator.privilege import UNPRIVILEGED_ENV
 from tests.emulator.capi import CApi
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -47,6 +48,47 @@ def stop_service(pid: int) -> None:
             pytest.fail("emulator service did not stop in time")
     finally:
         os.close(pidfd)
+
+
+@pytest.fixture
+def no_mount_leaks(tmp_path: Path) -> Iterator[None]:
+    """After the test no overlay mount may remain under its tmp dir: one left is unmounted (so
+    a failing test leaks nothing onto the host) and the test fails. Request it before ``table``
+    so the service (and every container process in the mount) has stopped by then."""
+    yield
+    assert unmount_leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def overlay_mode(monkeypatch: pytest.MonkeyPatch, no_mount_leaks: None) -> None:
+    """Storage filters are overlay mounts (skipped unless root with overlayfs)."""
+    monkeypatch.delenv(UNPRIVILEGED_ENV, raising=False)
+    if not overlayfs.available():
+        pytest.skip("overlay mounts need root and overlayfs")
+
+
+@pytest.fixture(params=["overlay", "copy"])
+def storage_mode(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, no_mount_leaks: None
+) -> str:
+    """Run a storage test with each storage filter: the overlay mount (as root, where the kernel
+    has overlayfs) and the copying attach (``PYHCS_EMULATOR_UNPRIVILEGED=1``, read by the client
+    at each attach and by the service when it starts). Request it before ``table``
+    (usefixtures) so the service starts with the mode's environment."""
+    if request.param == "overlay":
+        request.getfixturevalue("overlay_mode")
+    else:
+        monkeypatch.setenv(UNPRIVILEGED_ENV, "1")
+    return str(request.param)
+
+
+def unmount_leftovers(root: Path) -> list[Path]:
+    """Unmount (never lazily) every overlay mount under ``root``; the ones that were there."""
+    left = [m for m in overlayfs.mounts() if root.resolve() in m.target.parents]
+    for mount in sorted(left, key=lambda m: len(m.target.parts), reverse=True):
+        assert mount.upper is not None
+        overlayfs.unmount(mount.target, mount.upper)
+    return [m.target for m in left]
 
 
 @pytest.fixture

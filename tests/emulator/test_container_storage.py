@@ -34,6 +34,17 @@ def run(c: CApi, system: Any, command: str) -> tuple[int, str]:
     return int(status["ExitCode"]), out
 
 
+def started_on_layer(c: CApi, scratch: Path, data: str, name: str) -> Any:
+    """A started container on a new writable layer over ``data``'s parents, filter attached."""
+    assert c.t.HcsInitializeWritableLayer(str(scratch), data, ffi.NULL) == 0
+    assert c.t.HcsAttachLayerStorageFilter(str(scratch), data) == 0
+    storage = {"Layers": json.loads(data)["Layers"], "Path": str(scratch)}
+    system, code, _ = c.create(name, container(Storage=storage))
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    return system
+
+
 @pytest.fixture
 def layers(table: Table, tmp_path: Path) -> tuple[Path, Path, str]:
     """Two imported parent layers with an overlapping file: (base, app, LayerData top-first)."""
@@ -54,17 +65,13 @@ def layers(table: Table, tmp_path: Path) -> tuple[Path, Path, str]:
     return base, app, _layer_data(app, base)
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_container_root_is_the_union_and_writes_stay_in_the_writable_layer(
     table: Table, c: CApi, tmp_path: Path, layers: tuple[Path, Path, str]
 ) -> None:
     base, app, data = layers
     scratch = tmp_path / "scratch"
-    assert table.HcsInitializeWritableLayer(str(scratch), data, ffi.NULL) == 0
-    assert table.HcsAttachLayerStorageFilter(str(scratch), data) == 0
-    storage = {"Layers": json.loads(data)["Layers"], "Path": str(scratch)}
-    system, code, _ = c.create("layered", container(Storage=storage))
-    assert code == 0
-    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    system = started_on_layer(c, scratch, data, "layered")
     # Processes start in C:\\ (the root), so relative paths are container paths.
     script = "cat shared.txt Windows/system.ini; echo changed > app.txt; echo new > new.txt"
     code, out = run(c, system, f'sh -c "{script}; rm doomed.txt"')
@@ -92,6 +99,7 @@ def test_container_root_is_the_union_and_writes_stay_in_the_writable_layer(
     assert table.HcsDetachLayerStorageFilter(str(scratch)) == 0
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_storage_path_errors(
     table: Table, c: CApi, tmp_path: Path, layers: tuple[Path, Path, str]
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
@@ -23,6 +25,7 @@ def _layer_data(*paths: Path) -> str:
     )
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_layers_union_and_writes_to_writable_only(table: Table, tmp_path: Path) -> None:
     transport = tmp_path / "download"
     (transport / "Files" / "Windows").mkdir(parents=True)
@@ -87,6 +90,7 @@ def test_state_files_and_vm_access(table: Table, tmp_path: Path) -> None:
     assert u32(table.HcsSubmitWerReport("{")) == hr.HCS_E_INVALID_JSON
 
 
+@pytest.mark.usefixtures("storage_mode")
 def test_destroy_layer_refuses_what_is_not_a_layer(table: Table, tmp_path: Path) -> None:
     """Found by the table fuzz: HcsDestroyLayer deleted any folder it was given."""
     plain = tmp_path / "plain"

@@ -1,9 +1,25 @@
 """computestorage on real directories (HCS-REFERENCE §6 layout: ``Files/``, ``Hives/``, ...).
 
-Layers are directories. A writable layer's attach materialises the union of its parent layers
-into its own ``Files/`` (top-most layer wins, the writable layer's own files win over all), so a
-container running on it sees the union and every write lands in the writable layer only; the
-copied entries are recorded and detach removes the ones still identical to what was copied.
+Layers are directories. Attaching the storage filter to a writable layer makes its ``Files/``
+show the union of its parent layers (top-most layer wins, the writable layer's own files win
+over all), so a container running on it sees the union and every write lands in the writable
+layer only. Two ways, chosen at attach and recorded in the layer (``ATTACH_RECORD``):
+
+- as root, where the kernel has overlayfs (and ``PYHCS_EMULATOR_UNPRIVILEGED`` is not set), an
+  overlay mount on ``Files/`` (``overlayfs``): the parents' ``Files/`` are the lower
+  directories, the layer's own files move into its private upper directory (``.pyhcs-upper``,
+  beside ``.pyhcs-work``) for the time of the attach. Attaching costs the same whatever the
+  image size. Detach unmounts (never lazily: a mount in use fails with ERROR_BUSY and stays) and
+  moves the upper directory's content back into ``Files/`` without overlayfs' whiteouts and
+  attributes; export reads the upper directory (changes) and turns deletions into tombstones;
+- otherwise (the documented unprivileged fallback) attach copies the union into ``Files/`` and
+  records what it copied; detach removes the copies still identical to what was copied and
+  export skips them. Attaching costs time and space in proportion to the image.
+
+Both give the same container view, the same export (the layer's own changes, tombstones for
+the parents' files deleted) and the same ``Files/`` after detach. A failed overlay attach is an
+error with its HRESULT, never a quiet switch to copying. A layer without parents is attached by
+the copying path, which then copies nothing.
 All calls are synchronous and run in the caller's process (same host as the service).
 """
 
@@ -18,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from pyhcs import hresult as hr
+from pyhcs.emulator.client import overlayfs
 from pyhcs.emulator.documents import ATTACH_RECORD, CHAIN
+
+#: The private folders of a writable layer attached as an overlay, beside its ``Files/``.
+UPPER = ".pyhcs-upper"
+WORK = ".pyhcs-work"
+#: ``Mode`` of an ATTACH_RECORD written by an overlay attach (a copying attach has none).
+OVERLAY_MODE = "overlay"
 
 
 class StorageError(Exception):
@@ -79,6 +102,10 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
     src, dest = Path(layer), Path(export)
     _require_dir(src / "Files")
     _require_dir(dest)
+    loaded = _read_record(src)
+    if loaded is not None and loaded.get("Mode") == OVERLAY_MODE:
+        _export_overlay(src, dest, loaded)
+        return
     record, created = _attach_record(src)
     for name in ("Files", "Hives", "UtilityVM"):
         if (src / name).is_dir():
@@ -94,6 +121,59 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
     # A parent's file deleted in the container is a deletion of the layer: a tombstone.
     deleted = sorted(rel for rel in record if not (src / "Files" / rel).exists())
     _write_tombstones(dest, deleted)
+
+
+def _export_overlay(src: Path, dest: Path, loaded: dict[str, Any]) -> None:
+    """Export of a layer attached as an overlay: its upper directory is exactly its own
+    content and changes (whiteouts and overlayfs' attributes left out); a parent's file that
+    the merged view no longer shows is a tombstone."""
+    upper = src.resolve() / UPPER
+    for name in ("Hives", "UtilityVM"):
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dest / name, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(
+        upper, dest / "Files", symlinks=True, dirs_exist_ok=True, ignore=_ignore_whiteouts
+    )
+    lower_files, lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])
+    _settle(dest / "Files", lower_dirs - set(loaded["own_dirs"]))
+    merged = src / "Files"
+    _write_tombstones(dest, sorted(rel for rel in lower_files if not os.path.lexists(merged / rel)))
+
+
+def _lower_entries(lowers: list[Path]) -> tuple[set[str], set[str]]:
+    """(files and links, directories) of the union of ``lowers``, relative to them."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for lower in lowers:
+        for directory, subdirs, names in os.walk(lower):
+            rel_dir = Path(directory).relative_to(lower)
+            dirs.add(str(rel_dir))
+            links = [d for d in subdirs if (Path(directory) / d).is_symlink()]
+            files.update(str(rel_dir / name) for name in [*names, *links])
+    return files, dirs
+
+
+def _settle(root: Path, copied_up: set[str]) -> None:
+    """Make an overlay upper directory (or a copy of one) plain layer content: whiteouts
+    removed, overlayfs' attributes removed, and the ``copied_up`` directories (a parent's, that
+    overlayfs copied up because something inside changed) removed where nothing is left in
+    them — as the copying attach removes the directories it created."""
+    for directory, _dirs, names in os.walk(root, topdown=False):
+        full = Path(directory)
+        for name in names:
+            entry = full / name
+            if overlayfs.is_whiteout(entry.lstat()):
+                entry.unlink()
+            else:
+                overlayfs.strip_xattrs(entry)
+        overlayfs.strip_xattrs(full)
+        rel = str(full.relative_to(root))
+        if rel != "." and rel in copied_up and not any(full.iterdir()):
+            full.rmdir()
+
+
+def _ignore_whiteouts(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if overlayfs.is_whiteout(os.lstat(os.path.join(directory, n)))}
 
 
 def _write_tombstones(dest: Path, deleted: list[str]) -> None:
@@ -119,6 +199,14 @@ def destroy_layer(layer: str) -> None:
         or not any((path / marker).exists() for marker in _LAYER_MARKERS)
     ):
         raise StorageError(hr.HCS_E_INVALID_LAYER, f"{path} is not a layer folder")
+    if (path / ATTACH_RECORD).exists():
+        raise StorageError(
+            hr.ERROR_BUSY,
+            f"{path} has its storage filter attached (HcsDetachLayerStorageFilter first)",
+        )
+    inside = overlayfs.mounts_under(path.resolve())
+    if inside:
+        raise StorageError(hr.ERROR_BUSY, f"{path} holds a mount point ({inside[0]})")
     shutil.rmtree(path)
 
 
@@ -145,12 +233,20 @@ def initialize_writable_layer(layer: str, layer_data: str | None, options: str |
     (path / CHAIN).write_text(json.dumps([str(p) for p in parents]))
 
 
-def _attach_record(layer: Path) -> tuple[dict[str, list[int]], list[str]]:
-    """(copied file -> stamp, directories attach created) of an attached writable layer."""
+def _read_record(layer: Path) -> dict[str, Any] | None:
+    """The ATTACH_RECORD of a writable layer; None when its filter is not attached."""
     record = layer / ATTACH_RECORD
     if not record.is_file():
-        return {}, []
+        return None
     loaded: dict[str, Any] = json.loads(record.read_text())
+    return loaded
+
+
+def _attach_record(layer: Path) -> tuple[dict[str, list[int]], list[str]]:
+    """(copied file -> stamp, directories attach created) of an attached writable layer."""
+    loaded = _read_record(layer)
+    if loaded is None:
+        return {}, []
     return dict(loaded["files"]), list(loaded["dirs"])
 
 
@@ -217,14 +313,83 @@ def attach_filter(layer: str, layer_data: str | None) -> None:
     _require_dir(path / "Files")
     if (path / ATTACH_RECORD).exists():
         raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{path} is already attached")
-    _union_into(path / "Files", _layers(layer_data), path / ATTACH_RECORD)
+    parents = _layers(layer_data)
+    if parents and overlayfs.available():
+        try:
+            _attach_overlay(path.resolve(), [p.resolve() / "Files" for p in parents])
+        except overlayfs.MountError as exc:
+            raise StorageError(exc.hresult, str(exc)) from exc
+    else:
+        _union_into(path / "Files", parents, path / ATTACH_RECORD)
+
+
+def _attach_overlay(root: Path, lowers: list[Path]) -> None:
+    """Mount the union of ``lowers`` on ``root``/Files; the layer's own files move into the
+    upper directory first (so they win over the parents). Any failure undoes every step."""
+    files, upper, work = root / "Files", root / UPPER, root / WORK
+    overlayfs.options(lowers, upper, work)  # refuses unsafe paths before anything changes
+    overlayfs.check_target(files)
+    for leftover in (upper, work):
+        if os.path.lexists(leftover):
+            raise StorageError(
+                hr.ERROR_ALREADY_EXISTS,
+                f"{leftover} is left from an earlier attach; remove it to attach again",
+            )
+    # The layer's own directories: a parent's directory among them is no copy-up to remove.
+    own_dirs = sorted(str(Path(d).relative_to(files)) for d, _s, _n in os.walk(files))
+    moved: list[str] = []
+    try:
+        upper.mkdir()
+        work.mkdir()
+        for name in os.listdir(files):
+            os.rename(files / name, upper / name)
+            moved.append(name)
+        record = {"Mode": OVERLAY_MODE, "lowers": [str(p) for p in lowers], "own_dirs": own_dirs}
+        (root / ATTACH_RECORD).write_text(json.dumps({**record, "files": {}, "dirs": []}))
+        overlayfs.mount(lowers, upper, work, files)
+    except BaseException:
+        (root / ATTACH_RECORD).unlink(missing_ok=True)
+        for name in moved:
+            os.rename(upper / name, files / name)
+        if upper.is_dir():
+            upper.rmdir()
+        if work.is_dir():
+            shutil.rmtree(work)
+        raise
 
 
 def detach_filter(layer: str) -> None:
     path = Path(layer)
-    if not (path / ATTACH_RECORD).exists():
+    loaded = _read_record(path)
+    if loaded is None:
         raise StorageError(hr.ERROR_NOT_FOUND, f"{path} is not attached")
-    _undo_union(path / "Files", path / ATTACH_RECORD)
+    if loaded.get("Mode") == OVERLAY_MODE:
+        try:
+            _detach_overlay(path.resolve(), loaded)
+        except overlayfs.MountError as exc:
+            raise StorageError(exc.hresult, str(exc)) from exc
+    else:
+        _undo_union(path / "Files", path / ATTACH_RECORD)
+
+
+def _detach_overlay(root: Path, loaded: dict[str, Any]) -> None:
+    """Unmount (ERROR_BUSY while in use, and then nothing changes), then give ``Files/`` the
+    layer's own content back: the upper directory without whiteouts and overlayfs'
+    attributes. A mount already gone (the host restarted) only needs the second step."""
+    files, upper, work = root / "Files", root / UPPER, root / WORK
+    overlayfs.unmount(files, upper)
+    if any(files.iterdir()):
+        raise StorageError(
+            hr.ERROR_ALREADY_EXISTS,
+            f"{files} has content of its own while the layer's changes are in {upper}",
+        )
+    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
+    _settle(upper, lower_dirs - set(loaded["own_dirs"]))
+    for name in os.listdir(upper):
+        os.rename(upper / name, files / name)
+    upper.rmdir()
+    shutil.rmtree(work)
+    (root / ATTACH_RECORD).unlink()
 
 
 # -- overlay filters on volumes ---------------------------------------------------------------

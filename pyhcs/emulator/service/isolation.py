@@ -11,12 +11,14 @@ be tested on one machine.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from typing import Final
 
-UNPRIVILEGED_ENV: Final = "PYHCS_EMULATOR_UNPRIVILEGED"
+from pyhcs.emulator import privilege
+from pyhcs.emulator.privilege import UNPRIVILEGED_ENV
+
+__all__ = ["UNPRIVILEGED_ENV", "Isolation", "privileged"]
 
 #: Runs as ``sh -c SCRIPT sh HOSTNAME COUNT PATH... COMMAND...``: positional parameters, so no
 #: name or path is ever parsed by the shell.
@@ -30,9 +32,7 @@ _SCRIPT: Final = (
 
 def privileged() -> bool:
     """True where namespaces and mounts are available to the service."""
-    if os.environ.get(UNPRIVILEGED_ENV, "").strip() in ("1", "true", "yes"):
-        return False
-    return os.geteuid() == 0 and shutil.which("unshare") is not None
+    return privilege.root() and shutil.which("unshare") is not None
 
 
 @dataclass
