@@ -244,7 +244,7 @@ def test_llp64_layout_matches_the_windows_x64_compiler(
 
 
 def test_windows_x64_reference_layout(x64: dict[str, int]) -> None:
-    """The sizes HCS-REFERENCE.md states, as the x64 compiler computes them."""
+    """The struct sizes our notes state, as the x64 compiler computes them."""
     assert x64["size:HCS_EVENT"] == 24
     assert (x64["offset:HCS_EVENT.Type"], x64["offset:HCS_EVENT.EventData"]) == (0, 8)
     assert x64["offset:HCS_EVENT.Operation"] == 16

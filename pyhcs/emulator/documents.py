@@ -89,7 +89,7 @@ def validate(kind: str, doc: dict[str, Any]) -> None:
     release = None
     if kind == "ComputeSystem":
         # A document is held to the schema of the version it declares: a field or enum value
-        # newer than that is unknown to it (HCS-REFERENCE §8.10).
+        # newer than that is unknown to it (the docs' Schema Version Map).
         check_schema_version(doc)
         version = doc.get("SchemaVersion")
         if isinstance(version, dict) and isinstance(version.get("Minor"), int):

@@ -1,5 +1,5 @@
 """A container's C:\\ from its storage, mapped directories, hostname, and the VHD, legacy and
-overlay storage calls (HCS-REFERENCE §1.7, §6, §7.4)."""
+overlay storage calls."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """computenetwork (HCN): records in the service, their errors, notifications across processes,
-and guest-network-service port reservations (HCS-REFERENCE §1.8)."""
+and guest-network-service port reservations."""
 
 from __future__ import annotations
 

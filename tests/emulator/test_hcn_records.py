@@ -1,5 +1,5 @@
 """HCN endpoints, namespaces and load balancers opened by id, enumerated and modified
-(HcnOpen*, HcnEnumerate*, HcnModify*; HCS-REFERENCE §1.8), with their error records."""
+(HcnOpen*, HcnEnumerate*, HcnModify*), with their error records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The *InNamespace calls and HCS_CREATE_OPTIONS_1 (HCS-REFERENCE §1.2)."""
+"""The *InNamespace calls and HCS_CREATE_OPTIONS_1."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The newer operation calls: HcsCreateOperationWithNotifications, HcsAddResourceToOperation,
-HcsGetOperationProperties, and the live-migration calls (HCS-REFERENCE §1.1, §1.2)."""
+HcsGetOperationProperties, and the live-migration calls."""
 
 from __future__ import annotations
 

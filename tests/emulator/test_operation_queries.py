@@ -1,6 +1,6 @@
 """Operation calls around processes and completion callbacks: HcsSetOperationCallback,
-HcsGetProcessFromOperation, HcsGetOperationResultAndProcessInfo (HCS-REFERENCE §1.1), and the
-VM access grants (§1.7). Pending operations are held with ``Fault(hold=...)``, never by timing.
+HcsGetProcessFromOperation, HcsGetOperationResultAndProcessInfo, and the
+VM access grants. Pending operations are held with ``Fault(hold=...)``, never by timing.
 """
 
 from __future__ import annotations

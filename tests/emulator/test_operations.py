@@ -1,4 +1,4 @@
-"""HCS_OPERATION semantics (HCS-REFERENCE §1.1, §2.3, §3.3, §9)."""
+"""HCS_OPERATION semantics."""
 
 from __future__ import annotations
 

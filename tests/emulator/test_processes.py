@@ -1,4 +1,4 @@
-"""Real host processes in containers (HCS-REFERENCE §1.3, §8.8, §9)."""
+"""Real host processes in containers."""
 
 from __future__ import annotations
 

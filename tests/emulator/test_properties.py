@@ -1,5 +1,5 @@
 """HcsGetComputeSystemProperties: the query is validated strictly, every property type of the
-schema is answered from the live system (HCS-REFERENCE §4.2)."""
+schema is answered from the live system."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Service-wide calls: HcsGetServiceProperties, HcsModifyServiceSettings, and saved states read
-by HcsGetProcessorCompatibilityFromSavedState (HCS-REFERENCE §1.4)."""
+by HcsGetProcessorCompatibilityFromSavedState."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every edge of the state machine (HCS-REFERENCE §4.1 with the decisions of §9), for both
+"""Every edge of the state machine, for both
 kinds of system: each operation tried from each reachable state, with the HRESULT it must give
 and the state the system must be in afterwards."""
 

@@ -1,5 +1,5 @@
 """Std streams ended by HcsModifyProcess, fresh handles from HcsGetProcessInfo, and the
-Linux-flavoured systems of §9 (integer signals, 128+signal exit codes)."""
+Linux-flavoured systems (integer signals, 128+signal exit codes)."""
 
 from __future__ import annotations
 

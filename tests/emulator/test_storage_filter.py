@@ -1,5 +1,5 @@
 """The writable layer's storage filter in both forms: an overlay mount as root, the copying
-attach without privileges (HCS-REFERENCE §6). Both must give the same container view, the same
+attach without privileges. Both must give the same container view, the same
 export and the same ``Files/`` after detach; the overlay must never stay mounted."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Compute-system state machine and documents (HCS-REFERENCE §2.3, §4, §9)."""
+"""Compute-system state machine and documents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""VirtualMachine systems and the containers they host (HCS-REFERENCE §4.1, §9)."""
+"""VirtualMachine systems and the containers they host."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ INVALID_HANDLE_VALUE = 0xFFFFFFFFFFFFFFFF
 
 
 def _signed(value: int) -> int:
-    """HRESULT as returned through a C ``long``: sign-extended from 32 bits (§9)."""
+    """HRESULT as returned through a C ``long``: sign-extended from 32 bits."""
     return hr.to_signed(value)
 
 

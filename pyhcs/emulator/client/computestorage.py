@@ -1,4 +1,4 @@
-"""computestorage on real directories (HCS-REFERENCE §6 layout: ``Files/``, ``Hives/``, ...).
+"""computestorage on real directories (the layer layout: ``Files/``, ``Hives/``, ...).
 
 Layers are directories. Attaching the storage filter to a writable layer makes its ``Files/``
 show the union of its parent layers (top-most layer wins, the writable layer's own files win

@@ -394,8 +394,8 @@ class Registry:
         return hr.S_OK, None
 
     def live_migration(self, peer: Peer, key: int, text: str | None) -> Result:
-        """The four live-migration calls: undocumented, and not emulated (HCS-REFERENCE §1.2
-        leaves them out of the v1 emulator): a typed refusal after the usual checks."""
+        """The four live-migration calls: undocumented in the public reference, so not
+        emulated: a typed refusal after the usual checks."""
         request_document(text, "LiveMigration")
         with self.lock:
             system = self._system_of(peer, key)
@@ -813,7 +813,7 @@ def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> N
 _LIST_LEAVES = frozenset({"MappedDirectories", "MappedPipes", "Shares", "Regions"})
 
 
-#: Resource paths whose Settings have a schema definition (HCS-REFERENCE §1.2), as
+#: Resource paths whose Settings have a schema definition (HcsModifyComputeSystem's table), as
 #: (path segments, "*" matching any one) -> definition, or "integer".
 _SETTINGS_KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("Container", "MappedDirectories"), "MappedDirectory"),

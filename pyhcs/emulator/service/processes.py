@@ -29,7 +29,7 @@ from pyhcs.emulator import oserrors
 from pyhcs.emulator.service import cmdline
 from pyhcs.emulator.service.isolation import Isolation
 
-#: §9 mapping of Windows console signals to host signals.
+#: Windows console signals as host signals (docs/emulator.md, "Signals").
 WINDOWS_SIGNALS = {
     "CtrlC": signal.SIGINT,
     "CtrlBreak": signal.SIGQUIT,
