@@ -1,5 +1,35 @@
-"""pyhcs: the Windows Host Compute Service from Python, with an emulator everywhere else."""
+"""pyhcs: the Windows Host Compute Service from Python, with an emulator everywhere else.
+
+The typed objects are imported on first use, so ``import pyhcs`` (and the emulator service,
+which lives in this package) stays cheap::
+
+    from pyhcs import ComputeSystem
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "ComputeSystem": "pyhcs.system",
+    "Process": "pyhcs.process",
+    "Event": "pyhcs.events",
+    "EventType": "pyhcs.events",
+}
+
+__all__ = ["ComputeSystem", "Event", "EventType", "Process", "__version__"]
+
+if TYPE_CHECKING:
+    from pyhcs.events import Event, EventType
+    from pyhcs.process import Process
+    from pyhcs.system import ComputeSystem
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyhcs' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -147,6 +147,17 @@ class NativeLibrary:
             return False
         return True
 
+    @property
+    def resolved(self) -> bool:
+        """Has a backend been chosen (by a first call) yet?"""
+        with self._lock:
+            return self._table is not None
+
+    def table(self) -> Any:
+        """The object serving the calls (resolving the backend if nothing was called yet):
+        the emulator's function table, or the native libraries."""
+        return self._active()
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -208,6 +219,17 @@ class Library:
                 self._table = load(name)
                 self._backend = name
             return self._table
+
+    @property
+    def resolved(self) -> bool:
+        """Has a backend been chosen (by a first call) yet?"""
+        with self._lock:
+            return self._table is not None
+
+    def table(self) -> Any:
+        """The object serving the calls (resolving the backend if nothing was called yet):
+        the emulator's function table, or the native libraries."""
+        return self._active()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

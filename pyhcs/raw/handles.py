@@ -7,6 +7,7 @@ is the one CloseHandle, so do not also call ``lib.CloseHandle`` on it.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from typing import IO, Any
@@ -15,6 +16,25 @@ from pyhcs.errors import InvalidHandleError
 from pyhcs.raw.ffi import ffi
 
 INVALID_HANDLE_VALUE = ffi.cast("HANDLE", -1)
+
+
+class _PipeFile(io.FileIO):
+    """A file over a std pipe handle whose close is the handle's one ``CloseHandle``, so the
+    backend (the emulator counts the pipes it handed out) sees it closed."""
+
+    def __init__(self, fd: int, mode: str, handle: Any) -> None:
+        super().__init__(fd, mode.replace("b", ""), closefd=False)
+        self._handle = handle
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            super().close()
+        finally:
+            from pyhcs.raw.backend import lib  # noqa: PLC0415 (the backend loads lazily)
+
+            lib.CloseHandle(self._handle)
 
 
 def open_pipe(handle: Any, mode: str = "rb") -> IO[bytes]:
@@ -26,7 +46,5 @@ def open_pipe(handle: Any, mode: str = "rb") -> IO[bytes]:
         import msvcrt  # noqa: PLC0415 (Windows only)
 
         flags = os.O_RDONLY if "r" in mode else os.O_WRONLY
-        fd = msvcrt.open_osfhandle(value, flags | os.O_BINARY)
-    else:
-        fd = value
-    return open(fd, mode, buffering=0)
+        return open(msvcrt.open_osfhandle(value, flags | os.O_BINARY), mode, buffering=0)
+    return _PipeFile(value, mode, handle)

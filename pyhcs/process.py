@@ -1,0 +1,213 @@
+"""A process in a compute system: its std streams as files, its exit, signals and console.
+
+Exit is learned from the ``ProcessExited`` event, not by holding the handle in a blocking wait,
+so `close` never waits behind `wait`. A process that exited before its callback was registered
+(HCS does not replay events) is caught by one ``HcsGetProcessProperties`` right after the
+registration: that status is HCS's own, never a made-up one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from pyhcs import callbacks, schema
+from pyhcs.errors import AlreadyStoppedError, check
+from pyhcs.events import Event, EventHub, EventType
+from pyhcs.handle import OwnedHandle
+from pyhcs.operations import Where, run
+from pyhcs.raw import INVALID_HANDLE_VALUE, ffi, lib, open_pipe
+from pyhcs.raw.strings import wide
+from pyhcs.timeouts import TimeoutClass
+
+if TYPE_CHECKING:
+    from pyhcs.system import ComputeSystem
+
+#: Exit code when HCS could not tell one (the wait itself failed), as hcsshim reports it.
+UNKNOWN_EXIT = -1
+
+#: Windows console signals ``signal()`` accepts by name.
+CONSOLE_SIGNALS = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
+
+
+def _stream(handle: Any, mode: str) -> IO[bytes] | None:
+    if handle in (ffi.NULL, INVALID_HANDLE_VALUE):
+        return None
+    return open_pipe(handle, mode)
+
+
+class Process:
+    """A process started with `ComputeSystem.create_process` or opened by pid."""
+
+    def __init__(self, system: ComputeSystem, handle: Any, pid: int, info: Any = None) -> None:
+        self.system = system
+        self.pid = pid
+        self.stdin: IO[bytes] | None = None
+        self.stdout: IO[bytes] | None = None
+        self.stderr: IO[bytes] | None = None
+        if info is not None:
+            self.stdin = _stream(info.StdInput, "wb")
+            self.stdout = _stream(info.StdOutput, "rb")
+            self.stderr = _stream(info.StdError, "rb")
+        self._hub = EventHub(f"process {pid} of {system.id!r}")
+        key = callbacks.register(self._hub.deliver)
+        self._key = key
+        self._handle = OwnedHandle(
+            self,
+            handle,
+            lib.HcsCloseProcess,
+            f"process {pid} of compute system {system.id!r}",
+            lambda: callbacks.unregister(key),
+        )
+        try:
+            check(
+                lib.HcsSetProcessCallback(
+                    handle, 0, callbacks.context(key), callbacks.trampoline("HCS_EVENT_CALLBACK")
+                ),
+                operation="HcsSetProcessCallback",
+                system_id=system.id,
+                pid=pid,
+            )
+            status = self.properties()
+            if status.exited:  # it exited before the callback was there to hear it
+                self._hub.record(Event(EventType.PROCESS_EXITED, status.to_json()))
+        except BaseException:
+            self.close()
+            raise
+
+    def _where(self, operation: str) -> Where:
+        return Where(operation, self.system.id, self.pid)
+
+    # -- exit ------------------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit; its exit code (-1 if HCS could not tell one)."""
+        event = self._hub.wait_terminal(timeout, "HcsWaitForProcessExit")
+        return _exit_code(event)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the process has exited, else None."""
+        event = self._hub.terminal
+        if event is None or event.type != EventType.PROCESS_EXITED:
+            return None
+        return _exit_code(event)
+
+    def poll(self) -> int | None:
+        """subprocess-style: the exit code if it exited, else None."""
+        return self.exit_code
+
+    # -- control ---------------------------------------------------------------------------
+
+    def signal(self, signal: str | int, *, timeout: float | None = None) -> None:
+        """Send a console signal (``"CtrlC"``, ``"CtrlBreak"``, ...) or, on a Linux guest, a
+        signal number."""
+        options = json.dumps({"Signal": signal})
+        with self._handle.use("HcsSignalProcess") as handle:
+            run(
+                lambda op: lib.HcsSignalProcess(handle, op, wide(options)),
+                self._where("HcsSignalProcess"),
+                TimeoutClass.PROCESS_SIGNAL,
+                timeout,
+            )
+
+    def terminate(self, *, timeout: float | None = None) -> None:
+        """Kill the process; one that already exited is not an error."""
+        with self._handle.use("HcsTerminateProcess") as handle:
+            try:
+                run(
+                    lambda op: lib.HcsTerminateProcess(handle, op, ffi.NULL),
+                    self._where("HcsTerminateProcess"),
+                    TimeoutClass.PROCESS_SIGNAL,
+                    timeout,
+                )
+            except AlreadyStoppedError:
+                return
+
+    kill = terminate
+
+    def _modify(self, request: dict[str, Any], timeout: float | None) -> None:
+        text = json.dumps(request)
+        with self._handle.use("HcsModifyProcess") as handle:
+            run(
+                lambda op: lib.HcsModifyProcess(handle, op, wide(text)),
+                self._where("HcsModifyProcess"),
+                TimeoutClass.MODIFY,
+                timeout,
+            )
+
+    def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
+        """Set the size of the process's console (EmulateConsole)."""
+        self._modify(
+            {"Operation": "ConsoleSize", "ConsoleSize": {"Height": height, "Width": width}}, timeout
+        )
+
+    def close_stdin(self, *, timeout: float | None = None) -> None:
+        """End the process's stdin (it reads EOF) and close our end of it."""
+        if self.stdin is not None:
+            self.stdin.close()
+            self.stdin = None
+        self._modify({"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}, timeout)
+
+    def properties(self, *, timeout: float | None = None) -> schema.ProcessStatus:
+        """``ProcessStatus``: pid, whether it exited, its exit code."""
+        with self._handle.use("HcsGetProcessProperties") as handle:
+            outcome = run(
+                lambda op: lib.HcsGetProcessProperties(handle, op, ffi.NULL),
+                self._where("HcsGetProcessProperties"),
+                TimeoutClass.QUERY,
+                timeout,
+            )
+        return schema.ProcessStatus.parse(outcome.document or "{}")
+
+    # -- events ----------------------------------------------------------------------------
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Every event of the process, in order, until it exits or is closed."""
+        return self._hub.iterate(timeout)
+
+    def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for each later event; returns an unsubscribe function."""
+        return self._hub.subscribe(callback)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        """Close the handle and our std streams (the process keeps running)."""
+        for name in ("stdin", "stdout", "stderr"):
+            stream = getattr(self, name)
+            if stream is not None:
+                stream.close()
+                setattr(self, name, None)
+        if self._handle.close():
+            self._hub.close()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        code = self.exit_code
+        state = "closed" if self.closed else ("running" if code is None else f"exited {code}")
+        return f"<Process pid={self.pid} system={self.system.id!r} {state}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape  # noqa: PLC0415 (notebooks only)
+
+        return f"<code>{escape(repr(self))}</code>"
+
+
+def _exit_code(event: Event) -> int:
+    status = event.payload
+    if not isinstance(status, schema.ProcessStatus):
+        return UNKNOWN_EXIT
+    if status.last_wait_result not in (None, 0) or status.exit_code is None:
+        return UNKNOWN_EXIT
+    return int(status.exit_code)

@@ -1,0 +1,128 @@
+"""The HCS emulator as a test utility, for anyone who tests code that drives HCS.
+
+People who build on HCS have had no way to test off Windows. ``pyhcs.testing`` starts an
+isolated emulator service in a directory of its own, binds this process's `pyhcs.raw.lib` (and
+with it every pyhcs object) to it, injects faults into chosen HCS functions, and proves a test
+leaked no handle, string or callback. The pytest plugin (`pyhcs.testing.plugin`, registered as
+the ``pyhcs`` pytest11 entry point) wraps it in fixtures::
+
+    def test_start_failure(hcs, hcs_faults):
+        with hcs_faults.fail("HcsStartComputeSystem", hresult.HCS_E_INVALID_STATE):
+            ...
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pyhcs import callbacks, handle
+from pyhcs.emulator import cli, statedir
+from pyhcs.emulator.client import autostart
+from pyhcs.emulator.client.faults import Fault
+from pyhcs.errors import EmulatorError
+from pyhcs.raw import lib
+
+__all__ = ["Emulator", "FaultInjector", "LeakError"]
+
+
+class LeakError(AssertionError):
+    """A test left handles, strings or callbacks behind."""
+
+
+class FaultInjector:
+    """Make chosen HCS functions of this process fail, stall or drop the service connection,
+    for the length of a ``with`` block."""
+
+    def __init__(self, table: Any) -> None:
+        self._faults = table.client.faults
+
+    @contextmanager
+    def _active(self, function: str, fault: Fault) -> Iterator[Fault]:
+        self._faults.inject(function, fault)
+        try:
+            yield fault
+        finally:
+            self._faults.clear(function)
+
+    def fail(
+        self, function: str, hresult: int, *, document: str | None = None, count: int | None = None
+    ) -> Any:
+        """``function`` fails with ``hresult`` (through its operation, as HCS reports runtime
+        failures); ``count`` limits it to the next n calls."""
+        return self._active(function, Fault(hresult=hresult, document=document, count=count))
+
+    def delay(self, function: str, seconds: float, *, count: int | None = None) -> Any:
+        """``function`` takes ``seconds`` longer."""
+        return self._active(function, Fault(delay=seconds, count=count))
+
+    def hold(self, function: str, *, count: int | None = None) -> Any:
+        """``function`` stays pending until the ``threading.Event`` the block yields is set."""
+        import threading  # noqa: PLC0415
+
+        return self._active(function, Fault(hold=threading.Event(), count=count))
+
+    def drop_connection(self, function: str) -> Any:
+        """``function`` cuts the connection to the service: everything after it sees
+        ``HCS_E_SERVICE_DISCONNECT`` and a ServiceDisconnect event."""
+        return self._active(function, Fault(drop_connection=True))
+
+
+class Emulator:
+    """An emulator service in ``directory`` that this process's pyhcs talks to."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        current = os.environ.get(statedir.DIR_ENV)
+        if lib.resolved and current != str(self.directory):
+            raise EmulatorError(
+                f"pyhcs in this process already talks to {current or 'the default service'}; "
+                "start the test emulator before the first HCS call",
+                hint="use the hcs_emulator fixture (session scoped) for every test of the run",
+            )
+        os.environ["PYHCS_BACKEND"] = "emulator"
+        os.environ[statedir.DIR_ENV] = str(self.directory)
+        self.pid = autostart.start(self.directory)
+        self.table = lib.table()
+        self.faults = FaultInjector(self.table)
+
+    def counters(self) -> dict[str, int]:
+        """What this process holds: open handles by kind, live strings, registered callbacks."""
+        counts: dict[str, int] = self.table.client.counters()
+        counts["pyhcs_callbacks"] = callbacks.pending()
+        return counts
+
+    def assert_no_leaks(self, timeout: float = 10.0) -> None:
+        """Raise LeakError if anything is still open once pending callbacks have run and
+        unreferenced pyhcs objects were collected (an object closed by its finalizer was
+        leaked too: it warned)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # reported below instead
+            gc.collect()
+        finalized = handle.take_leaks()
+        settled = self.table.client.settle(timeout) or self.table.client.connection.disconnected
+        leaks = {k: v for k, v in self.counters().items() if v and k != "bad_frees"}
+        problems = []
+        if finalized:
+            problems.append("never closed: " + "; ".join(finalized))
+        if leaks:
+            problems.append(f"still open: {leaks}")
+        if not settled:
+            problems.append("callbacks did not settle")
+        if self.table.errors:
+            problems.append(f"exceptions reached C: {self.table.errors}")
+        if problems:
+            raise LeakError(". ".join(problems))
+
+    def status(self) -> dict[str, Any]:
+        """What the service holds (``pyhcs emulator status --json``)."""
+        return cli.query_status(self.directory)
+
+    def stop(self) -> None:
+        """Stop the service (every system it holds is terminated)."""
+        cli.stop(self.pid)
