@@ -21,7 +21,7 @@ from pyhcs import hresult as hr
 from pyhcs.emulator import documents
 from pyhcs.emulator.client import handles
 from pyhcs.emulator.client.connection import Connection, Reply
-from pyhcs.emulator.client.dispatch import Dispatcher
+from pyhcs.emulator.client.dispatch import DRAIN_TIMEOUT, Dispatcher
 from pyhcs.emulator.client.faults import Fault, Faults
 from pyhcs.emulator.client.memory import Allocator
 from pyhcs.raw.ffi import ffi
@@ -140,7 +140,12 @@ class Client:
     # -- events ----------------------------------------------------------------------------
 
     def _post_event(
-        self, target: handles.EventTarget, kind: int, data: str | None, op: Any
+        self,
+        target: handles.EventTarget,
+        kind: int,
+        data: str | None,
+        op: Any,
+        finished: threading.Event | None = None,
     ) -> None:
         def deliver() -> None:
             event = ffi.new("HCS_EVENT *")
@@ -150,7 +155,7 @@ class Client:
             event.Operation = op
             target.callback(event, target.context)
 
-        self.dispatcher.post(target.key, lambda: not target.closed, deliver)
+        self.dispatcher.post(target.key, lambda: not target.closed, deliver, finished)
 
     def _on_event(self, message: dict[str, Any]) -> None:
         kind = message.get("ev")
@@ -177,7 +182,10 @@ class Client:
                 target.exited = True
                 target.exit_data = message.get("data")
                 if target.callback is not None and not target.disconnected:
-                    self._post_event(target, code, target.exit_data, ffi.NULL)
+                    target.exit_delivered = threading.Event()
+                    self._post_event(
+                        target, code, target.exit_data, ffi.NULL, target.exit_delivered
+                    )
 
     def _on_disconnect(self) -> None:
         for hook in self.disconnect_hooks:
@@ -676,9 +684,25 @@ class Client:
         else:
             message = {"op": "wait_process_exit", "p": target.key}
         message["timeout"] = None if timeout == float("inf") else timeout
+        deadline = time.monotonic() + min(timeout, DRAIN_TIMEOUT)
         reply, _fds = self.connection.call(message, timeout)
+        code = int(reply["hr"])
+        if code == hr.S_OK:
+            self._await_exit_callback(target, deadline)
         self.allocator.store(out, reply.get("doc"))
-        return _signed(int(reply["hr"]))
+        return _signed(code)
+
+    def _await_exit_callback(self, target: handles.EventTarget, deadline: float) -> None:
+        """An exit wait returns only after the exit callback of the handle has run, as a
+        caller of HCS may rely on (HCS-REFERENCE §3.3). The service sends the exit event
+        before the wait's reply on the same socket, so by now the event has been read and its
+        callback posted. Not from inside a callback (it would wait for itself: the exit
+        callback then runs once the current one returns); bounded by the wait's timeout (at
+        most DRAIN_TIMEOUT) if a callback never returns."""
+        delivered = target.exit_delivered
+        if delivered is None or self.dispatcher.in_callback():
+            return
+        delivered.wait(max(0.0, deadline - time.monotonic()))
 
     def _service_call(self, message: dict[str, Any], out: Any) -> int:
         """A synchronous service-wide request whose document (result or ResultError) goes to

@@ -452,6 +452,7 @@ class Registry:
         return hr.S_OK, json.dumps(properties.build(snapshot, parsed))
 
     def wait_exit(self, peer: Peer, key: int, timeout: float | None) -> Result:
+        """Answers once ``stop`` has pushed SystemExited, so the event precedes the reply."""
         system = self._system_of(peer, key)
         if not system.exited.wait(timeout):
             raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
@@ -515,24 +516,29 @@ class Registry:
         return (hr.S_OK, None), process, process.take_client_fds()
 
     def _process_exited(self, process: HostProcess) -> None:
-        process.announced.wait(REAP_TIMEOUT)
-        status = documents.process_status(process.pid, process.exit_code)
-        with self.lock:
-            peers = {
-                p
-                for (p, _k), target in self.process_handles.items()
-                if target == (process.system_id, process.pid)
-            }
-        for peer in peers:
-            peer.push(
-                {
-                    "ev": "process_exited",
-                    "sys": process.system_id,
-                    "pid": process.pid,
-                    "data": status,
+        """Push ProcessExited to every session with a handle to the process, then set
+        ``done_reporting``: exit waits answer only after it, so on each session's socket the
+        event precedes the wait's reply."""
+        try:
+            process.announced.wait(REAP_TIMEOUT)
+            status = documents.process_status(process.pid, process.exit_code)
+            with self.lock:
+                peers = {
+                    p
+                    for (p, _k), target in self.process_handles.items()
+                    if target == (process.system_id, process.pid)
                 }
-            )
-        process.done_reporting.set()
+            for peer in peers:
+                peer.push(
+                    {
+                        "ev": "process_exited",
+                        "sys": process.system_id,
+                        "pid": process.pid,
+                        "data": status,
+                    }
+                )
+        finally:
+            process.done_reporting.set()
 
     def open_process(self, peer: Peer, key: int, pkey: int, pid: int) -> Result:
         with self.lock:
@@ -628,8 +634,9 @@ class Registry:
         return (hr.S_OK, None), process, fds
 
     def wait_process_exit(self, peer: Peer, pkey: int, timeout: float | None) -> Result:
+        """Answers once the exit is reported: the ProcessExited event is on the socket first."""
         _system, process = self._process_of(peer, pkey)
-        if not process.exited.wait(timeout):
+        if not process.done_reporting.wait(timeout):
             raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
         return hr.S_OK, documents.process_status(process.pid, process.exit_code)
 
