@@ -23,6 +23,7 @@ from pyhcs.emulator import documents, oserrors, statedir
 from pyhcs.emulator.service import cpus, isolation, mounts, properties
 from pyhcs.emulator.service.isolation import Isolation
 from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
+from pyhcs.emulator.service.workers import workers
 from pyhcs.errors import InvalidJsonError
 
 #: The signal numbers a Linux guest knows (1..SIGRTMAX).
@@ -150,9 +151,7 @@ class Registry:
 
     def _on_last_handle(self, system: System) -> None:
         if system.terminate_on_close and system.state != "Stopped":
-            threading.Thread(
-                target=self._stop_then_forget, args=(system,), name="pyhcs-emu-tolhc", daemon=True
-            ).start()
+            workers.run("pyhcs-emu-tolhc", self._stop_then_forget, system)
         else:
             self._forget_if_done(system)
 
@@ -170,7 +169,7 @@ class Registry:
                 if sid == system.id:
                     del self.process_handles[k]
         if system.private_root:  # a root given by Container.Storage belongs to the caller
-            shutil.rmtree(system.root.parent, ignore_errors=True)
+            _remove_later(system.root.parent)
 
     def drop_peer(self, peer: Peer) -> None:
         """A client went away: close every handle it held (the last-handle rules apply)."""
@@ -442,7 +441,8 @@ class Registry:
             system = self._system_of(peer, key)
             snapshot = properties.Snapshot(
                 kind=system.kind,
-                doc=json.loads(json.dumps(system.doc)),
+                # A copy: the answer is built outside the lock, while a Modify may change it.
+                doc=json.loads(json.dumps(system.doc)) if parsed.reads_document else {},
                 basic=system.basic(),
                 terminate_on_close=system.terminate_on_close,
                 start_time=system.start_time,
@@ -641,11 +641,19 @@ class Registry:
         return hr.S_OK, documents.process_status(process.pid, process.exit_code)
 
     def shutdown_all(self) -> None:
-        """Service stop: terminate every system (ServiceStop) so no host process outlives it."""
+        """Service stop: terminate every system (ServiceStop) so no host process outlives it,
+        and delete what is left of forgotten systems' folders."""
         with self.lock:
             systems = list(self.systems.values())
         for system in systems:
             self.stop(system, "ForcedExit", "ServiceStop", "Internal")
+        folder = self.state_dir / statedir.SYSTEMS_NAME
+        try:
+            trash = [p for p in folder.iterdir() if p.name.startswith(TRASH_PREFIX)]
+        except OSError:
+            return
+        for path in trash:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> None:
@@ -781,6 +789,24 @@ def system_dir_name(system_id: str) -> str:
     prefix = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in system_id)
     digest = hashlib.sha256(system_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{prefix[:40]}-{digest}"
+
+
+#: Prefix of a forgotten system's folder on its way out; never a system folder's name (those
+#: start with a letter, digit, ``-`` or ``_``, see ``system_dir_name``).
+TRASH_PREFIX = ".trash-"
+
+
+def _remove_later(folder: Path) -> None:
+    """Remove a forgotten system's folder without making the request that forgot it wait:
+    renamed at once out of the way (the id may be created again right away), deleted by a
+    worker (deleting is slow on some file systems: ~6 ms here for an empty root)."""
+    trash = folder.with_name(f"{TRASH_PREFIX}{uuid.uuid4().hex}")
+    try:
+        folder.rename(trash)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    workers.run("pyhcs-emu-rmtree", shutil.rmtree, trash, True)
 
 
 def _live(system: System) -> list[HostProcess]:

@@ -1,8 +1,8 @@
 """Real host processes standing in for container processes.
 
 Each process runs in its own session (process group) so that terminate and signals reach its
-children too. A watcher thread per process waits for the exit and reports it once through
-``on_exit``; nothing else ever reaps the child.
+children too. A watcher per process (a worker thread, see workers.py) waits for the exit and
+reports it once through ``on_exit``; nothing else ever reaps the child.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pyhcs import hresult as hr
 from pyhcs.emulator import oserrors
 from pyhcs.emulator.service import cmdline
 from pyhcs.emulator.service.isolation import Isolation
+from pyhcs.emulator.service.workers import workers
 
 #: §9 mapping of Windows console signals to host signals.
 WINDOWS_SIGNALS = {
@@ -178,7 +179,7 @@ class HostProcess:
                 os.close(fd)
         self.pid = self.popen.pid
         self._on_exit = on_exit
-        threading.Thread(target=self._watch, name=f"pyhcs-emu-proc-{self.pid}", daemon=True).start()
+        workers.run(f"pyhcs-emu-proc-{self.pid}", self._watch)
 
     def _watch(self) -> None:
         code = self.popen.wait()

@@ -3,7 +3,8 @@
 The socket is created owner-only and every peer's credentials are checked (same uid or root).
 Each session has a reader thread; quick requests are answered inline, so their order is the
 order the client sent them, and requests that may block (stop a system, wait for an exit) run
-on their own thread. When a session ends, the handles it held are closed as if by the client.
+on a thread of their own from the service's worker pool (workers.py). When a session ends, the
+handles it held are closed as if by the client.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pyhcs.emulator import documents, oserrors, protocol, statedir
 from pyhcs.emulator.service.computecore import Registry, RequestFailedError
 from pyhcs.emulator.service.computenetwork import NetworkRegistry
 from pyhcs.emulator.service.host import HostSettings
+from pyhcs.emulator.service.workers import workers
 from pyhcs.errors import UnsafeStateDirError
 
 PROTOCOL_VERSION: Final = 1
@@ -93,9 +95,7 @@ class Session:
                 for fd in fds:
                     os.close(fd)
                 if message.get("op") in _BLOCKING:
-                    threading.Thread(
-                        target=self._serve, args=(message,), name="pyhcs-emu-req", daemon=True
-                    ).start()
+                    workers.run("pyhcs-emu-req", self._serve, message)
                 else:
                     self._serve(message)
         except protocol.ConnectionClosedError:
