@@ -53,6 +53,8 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
 #: Room for MAX_FDS descriptors in one record's control data.
 _ANCILLARY: Final = socket.CMSG_SPACE(MAX_FDS * struct.calcsize("i"))
 _FD_SIZE: Final = struct.calcsize("i")
+#: A record or its control data did not fit (plain int: flag enums are slow to combine).
+_TRUNCATED: Final = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 
 
 def encode(message: Message) -> bytes:
@@ -103,7 +105,7 @@ def receive(sock: socket.socket) -> tuple[Message, list[int]]:
             raise ConnectionClosedError(str(exc)) from exc
         if ancillary:
             received.extend(_descriptors(ancillary))
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if flags & _TRUNCATED:
             _close_all(received)
             raise ConnectionClosedError("the peer sent a record over the fragment size")
         if not record:

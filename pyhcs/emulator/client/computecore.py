@@ -39,8 +39,11 @@ def _text(pointer: Any) -> str | None:
     return None if pointer == ffi.NULL else str(ffi.string(pointer))
 
 
+_ADDRESS = ffi.typeof("uintptr_t")
+
+
 def _key(pointer: Any) -> int:
-    return int(ffi.cast("uintptr_t", pointer))
+    return int(ffi.cast(_ADDRESS, pointer))
 
 
 def _timeout(ms: int) -> float:
@@ -368,7 +371,7 @@ class Client:
                 return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
             done = op.done
         timeout = _timeout(timeout_ms)
-        if not done.wait(None if timeout == float("inf") else timeout):
+        if not self.connection.wait_until(done, None if timeout == float("inf") else timeout):
             return _signed(hr.HCS_E_OPERATION_TIMEOUT)
         with self._lock:
             return self._result(op, info_out, doc_out, wants_info=wants_info)
@@ -518,6 +521,7 @@ class Client:
             op.state = "done"
             op.ended = time.time()
             op.done.set()
+            self.connection.wake()
             if op.closed:
                 if op.info is not None:
                     op.info.discard()

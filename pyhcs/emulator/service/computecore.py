@@ -122,26 +122,28 @@ class Registry:
         self.privileged = isolation.privileged()
         # (peer, process handle key) -> (system id, pid)
         self.process_handles: dict[tuple[Peer, int], tuple[str, int]] = {}
+        # (peer, system handle key) -> its system: the index of every System.handles entry
+        self._handle_index: dict[tuple[Peer, int], System] = {}
 
     # -- handles ---------------------------------------------------------------------------
 
     def _system_of(self, peer: Peer, key: int) -> System:
         with self.lock:
-            for system in self.systems.values():
-                if key in system.handles.get(peer, ()):
-                    return system
-        raise RequestFailedError(hr.E_HANDLE, "the system handle is not valid")
+            system = self._handle_index.get((peer, key))
+        if system is None:
+            raise RequestFailedError(hr.E_HANDLE, "the system handle is not valid")
+        return system
 
     def _add_handle(self, system: System, peer: Peer, key: int) -> None:
         system.handles.setdefault(peer, set()).add(key)
+        self._handle_index[(peer, key)] = system
 
     def close_system_handle(self, peer: Peer, key: int) -> None:
         """Drop one handle; the last one terminates (if asked) or forgets a stopped system."""
         with self.lock:
-            found = [s for s in self.systems.values() if key in s.handles.get(peer, ())]
-            if not found:
+            system = self._handle_index.pop((peer, key), None)
+            if system is None:
                 return
-            system = found[0]
             system.handles[peer].discard(key)
             if not system.handles[peer]:
                 del system.handles[peer]
@@ -447,7 +449,9 @@ class Registry:
                 terminate_on_close=system.terminate_on_close,
                 start_time=system.start_time,
                 processes=_live(system),
-                guest_processes=[p for g in self._hosted(system) for p in _live(g)],
+                guest_processes=[p for g in self._hosted(system) for p in _live(g)]
+                if system.kind == "VirtualMachine"
+                else [],
             )
         return hr.S_OK, json.dumps(properties.build(snapshot, parsed))
 
