@@ -179,6 +179,8 @@ class Connection:
                 self._last_read = time.monotonic()
                 if self._waiting:
                     self._callers.notify_all()
+                if self._closing:
+                    self._close_wake_pipe()
 
     def _read_until(self, done: threading.Event, deadline: float | None) -> bool:
         """Read and dispatch as the reading caller until ``done`` or the deadline."""
@@ -196,13 +198,20 @@ class Connection:
 
     def wake(self) -> None:
         """Something outside the socket's dispatch set an event a caller may wait for."""
+        me = threading.get_ident()
         with self._turn:
             if self._waiting:
                 self._callers.notify_all()
-            reader = self._reader
-        if reader not in (None, _BACKGROUND, threading.get_ident()):
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_w, b"\0")
+            if self._reader not in (None, _BACKGROUND, me) and self._wake_w >= 0:
+                with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending
+                    os.write(self._wake_w, b"\0")
+
+    def _close_wake_pipe(self) -> None:
+        """Once closing and nobody reads (called with _turn held)."""
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
 
     def _drain_wake(self) -> None:
         try:
@@ -293,6 +302,6 @@ class Connection:
             self._reader_thread.join(timeout)
         self._shut()
         self._sock.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._turn:
+            if self._reader is None:  # else the reading caller closes it when it stops
+                self._close_wake_pipe()
