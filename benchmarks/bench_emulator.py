@@ -7,9 +7,11 @@ processes over the socket type the emulator uses. Then full container lifecycles
 compare; absolute numbers depend on the machine.
 
 The reference and the GetProperties round trip are measured in alternating rounds and each is
-reported as its best round: on a small VM the scheduler sometimes keeps both processes on one
+reported as its best round. On a small VM the scheduler sometimes keeps two processes on one
 CPU and sometimes wakes the peer on another (a cross-CPU wake-up costs tens of microseconds
-there), and best-of-rounds compares the two in the same conditions.
+there), and it may settle differently for the two; so both are measured a second time in a
+process pinned to one CPU (``--one-cpu``, with the service and the reference server inheriting
+the affinity), where the ratio compares the work of the two paths alone.
 """
 
 from __future__ import annotations
@@ -126,7 +128,63 @@ def lifecycle(t: Any, name: str, command: str = "true") -> bytes:
         t.HcsCloseOperation(op)
 
 
+def round_trips(t: Any, system: Any, op: Any) -> tuple[float, float]:
+    """(bare request/reply, GetProperties round trip) in seconds: alternating rounds, the best
+    round of each."""
+
+    def properties() -> None:
+        t.HcsGetComputeSystemProperties(system, op, ffi.NULL)
+        doc = ffi.new("PWSTR *")
+        t.HcsWaitForOperationResult(op, WAIT_MS, doc)
+        t.LocalFree(doc[0])
+
+    reference = BareReference()
+    try:
+        for _ in range(100):  # warm both up
+            properties()
+            reference.round_trip()
+        bare, remote = float("inf"), float("inf")
+        for _ in range(ROUNDS):
+            bare = min(bare, per_call(reference.round_trip, 1_000))
+            remote = min(remote, per_call(properties, 500))
+    finally:
+        reference.close()
+    return bare, remote
+
+
+def pinned() -> int:
+    """The round trip and the reference with every process and thread on one CPU (the
+    affinity is inherited by the service and the reference server): no cross-CPU wake-ups, so
+    the ratio compares the work of the two paths alone, whatever the scheduler does."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    with tempfile.TemporaryDirectory(prefix="pyhcs-bench-") as tmp:
+        directory = Path(tmp) / "emu"
+        pid = autostart.start(directory)
+        t = open_table(directory)
+        try:
+            op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+            system = ffi.new("HCS_SYSTEM *")
+            t.HcsCreateComputeSystem("bench-pinned", CONTAINER, op, ffi.NULL, system)
+            _wait(t, op)
+            t.HcsStartComputeSystem(system[0], op, ffi.NULL)
+            _wait(t, op)
+            bare, remote = round_trips(t, system[0], op)
+            t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
+            _wait(t, op)
+            t.HcsCloseComputeSystem(system[0])
+            t.HcsCloseOperation(op)
+        finally:
+            t.close()
+            os.kill(pid, signal.SIGTERM)
+    print(f"one CPU: bare request/reply:             {bare * 1e6:9.2f} us")
+    print(f"one CPU: round trip (GetProperties):     {remote * 1e6:9.2f} us")
+    print(f"one CPU: round trip / bare request/reply:{remote / bare:9.1f}x")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--one-cpu"]:
+        return pinned()
     with tempfile.TemporaryDirectory(prefix="pyhcs-bench-") as tmp:
         directory = Path(tmp) / "emu"
         pid = autostart.start(directory)
@@ -145,23 +203,7 @@ def main() -> int:
             t.HcsStartComputeSystem(system[0], op, ffi.NULL)
             _wait(t, op)
 
-            def properties() -> None:
-                t.HcsGetComputeSystemProperties(system[0], op, ffi.NULL)
-                doc = ffi.new("PWSTR *")
-                t.HcsWaitForOperationResult(op, WAIT_MS, doc)
-                t.LocalFree(doc[0])
-
-            reference = BareReference()
-            try:
-                for _ in range(100):  # warm both up
-                    properties()
-                    reference.round_trip()
-                bare, remote = float("inf"), float("inf")
-                for _ in range(ROUNDS):
-                    bare = min(bare, per_call(reference.round_trip, 1_000))
-                    remote = min(remote, per_call(properties, 500))
-            finally:
-                reference.close()
+            bare, remote = round_trips(t, system[0], op)
             t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
             _wait(t, op)
             t.HcsCloseComputeSystem(system[0])
@@ -203,6 +245,8 @@ def main() -> int:
         finally:
             t.close()
             os.kill(pid, signal.SIGTERM)
+    # The same two measurements again, on one CPU, in a process of their own.
+    subprocess.run([sys.executable, __file__, "--one-cpu"], check=True, timeout=600)
     return 0
 
 

@@ -10,11 +10,11 @@ A thread waiting for a reply (``wait_until``: HcsWaitForOperationResult, synchro
 reads the socket itself when no other thread does, so its reply needs no hand-off from another
 thread (a cross-thread wake-up is the largest cost of a round trip on a small VM). When no
 caller is reading, the background reader thread does, so events and completions still arrive
-while the program does something else; it steps aside for ``READER_GRACE`` seconds after a
-caller last read (a caller that calls again soon reads directly instead of waiting for the
-background thread to hand its reply over). A caller reading waits in poll() on the socket and
-on a wake pipe, so a completion from elsewhere (cancel, an injected fault, a disconnect) or a
-timeout ends its wait as well.
+while the program does something else. It steps aside for ``READER_GRACE`` seconds after a
+caller last read, so a caller that calls again soon reads directly instead of waiting for the
+background thread to hand its reply over; a caller that read for longer than that wakes it when
+it stops. A caller reading waits in poll() on the socket and on a wake pipe, so a completion
+from elsewhere (cancel, an injected fault, a disconnect) or a timeout ends its wait as well.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ Completion = Callable[[Reply, list[int]], None]
 REQUEST_TIMEOUT = 120.0
 #: How long the background reader leaves the socket to callers after one last read it.
 READER_GRACE = 0.005
+#: While a caller reads for longer than READER_GRACE, the background reader only checks this
+#: often (the caller wakes it when it stops reading).
+LONG_READ_CHECK = 1.0
 #: The background reader's mark in ``Connection._reader``.
 _BACKGROUND = -1
 _READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
@@ -87,6 +90,7 @@ class Connection:
         self._reader: int | None = None  # thread ident, _BACKGROUND, or None: nobody
         self._waiting = 0  # callers in wait_until that do not read
         self._last_read = 0.0  # when a caller last stopped reading (monotonic)
+        self._read_since = 0.0  # when the reading caller started reading (monotonic)
         self._closing = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poll = select.poll()
@@ -162,6 +166,7 @@ class Connection:
                 while not done.is_set():
                     if self._reader is None and not self.disconnected:
                         self._reader = me
+                        self._read_since = time.monotonic()
                         break
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
@@ -179,6 +184,8 @@ class Connection:
                 self._last_read = time.monotonic()
                 if self._waiting:
                     self._callers.notify_all()
+                if self._last_read - self._read_since >= READER_GRACE:
+                    self._background.notify_all()  # it sleeps long during a long read
                 if self._closing:
                     self._close_wake_pipe()
 
@@ -256,11 +263,16 @@ class Connection:
                     while True:
                         if self._closing or self.disconnected:
                             return
-                        quiet = time.monotonic() - self._last_read
+                        now = time.monotonic()
+                        quiet = now - self._last_read
                         if self._reader is None and not self._waiting and quiet >= READER_GRACE:
                             self._reader = _BACKGROUND
                             break
-                        self._background.wait(max(READER_GRACE - quiet, READER_GRACE / 2))
+                        if self._reader is not None and now - self._read_since >= READER_GRACE:
+                            # A caller reads for long (a long wait): it wakes us when it stops.
+                            self._background.wait(LONG_READ_CHECK)
+                        else:
+                            self._background.wait(max(READER_GRACE - quiet, READER_GRACE / 2))
                 try:
                     alive = self._read_one()
                 finally:
