@@ -16,6 +16,7 @@ the affinity), where the ratio compares the work of the two paths alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +130,18 @@ def lifecycle(t: Any, name: str, command: str = "true") -> bytes:
         t.HcsCloseOperation(op)
 
 
-def round_trips(t: Any, system: Any, op: Any) -> tuple[float, float]:
-    """(bare request/reply, GetProperties round trip) in seconds: alternating rounds, the best
-    round of each."""
+def round_trips(t: Any) -> tuple[float, float]:
+    """(bare request/reply, GetProperties round trip of a running container) in seconds:
+    alternating rounds, the best round of each."""
+    op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    system = ffi.new("HCS_SYSTEM *")
+    t.HcsCreateComputeSystem("bench-props", CONTAINER, op, ffi.NULL, system)
+    _wait(t, op)
+    t.HcsStartComputeSystem(system[0], op, ffi.NULL)
+    _wait(t, op)
 
     def properties() -> None:
-        t.HcsGetComputeSystemProperties(system, op, ffi.NULL)
+        t.HcsGetComputeSystemProperties(system[0], op, ffi.NULL)
         doc = ffi.new("PWSTR *")
         t.HcsWaitForOperationResult(op, WAIT_MS, doc)
         t.LocalFree(doc[0])
@@ -149,7 +157,25 @@ def round_trips(t: Any, system: Any, op: Any) -> tuple[float, float]:
             remote = min(remote, per_call(properties, 500))
     finally:
         reference.close()
+        t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
+        _wait(t, op)
+        t.HcsCloseComputeSystem(system[0])
+        t.HcsCloseOperation(op)
     return bare, remote
+
+
+@contextlib.contextmanager
+def emulator() -> Iterator[Any]:
+    """A function table of a service of its own, in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="pyhcs-bench-") as tmp:
+        directory = Path(tmp) / "emu"
+        pid = autostart.start(directory)
+        t = open_table(directory)
+        try:
+            yield t
+        finally:
+            t.close()
+            os.kill(pid, signal.SIGTERM)
 
 
 def pinned() -> int:
@@ -157,25 +183,8 @@ def pinned() -> int:
     affinity is inherited by the service and the reference server): no cross-CPU wake-ups, so
     the ratio compares the work of the two paths alone, whatever the scheduler does."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    with tempfile.TemporaryDirectory(prefix="pyhcs-bench-") as tmp:
-        directory = Path(tmp) / "emu"
-        pid = autostart.start(directory)
-        t = open_table(directory)
-        try:
-            op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
-            system = ffi.new("HCS_SYSTEM *")
-            t.HcsCreateComputeSystem("bench-pinned", CONTAINER, op, ffi.NULL, system)
-            _wait(t, op)
-            t.HcsStartComputeSystem(system[0], op, ffi.NULL)
-            _wait(t, op)
-            bare, remote = round_trips(t, system[0], op)
-            t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
-            _wait(t, op)
-            t.HcsCloseComputeSystem(system[0])
-            t.HcsCloseOperation(op)
-        finally:
-            t.close()
-            os.kill(pid, signal.SIGTERM)
+    with emulator() as t:
+        bare, remote = round_trips(t)
     print(f"one CPU: bare request/reply:             {bare * 1e6:9.2f} us")
     print(f"one CPU: round trip (GetProperties):     {remote * 1e6:9.2f} us")
     print(f"one CPU: round trip / bare request/reply:{remote / bare:9.1f}x")
@@ -185,66 +194,49 @@ def pinned() -> int:
 def main() -> int:
     if sys.argv[1:] == ["--one-cpu"]:
         return pinned()
-    with tempfile.TemporaryDirectory(prefix="pyhcs-bench-") as tmp:
-        directory = Path(tmp) / "emu"
-        pid = autostart.start(directory)
-        t = open_table(directory)
-        try:
-            op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
-            n = 100_000
+    with emulator() as t:
+        op = t.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        n = 100_000
+        start = time.perf_counter()
+        for _ in range(n):
+            t.HcsGetOperationType(op)
+        local = (time.perf_counter() - start) / n
+        t.HcsCloseOperation(op)
+        bare, remote = round_trips(t)
+
+        sequential = 0.0
+        for r in range(3):
+            n = 40
             start = time.perf_counter()
-            for _ in range(n):
-                t.HcsGetOperationType(op)
-            local = (time.perf_counter() - start) / n
+            for i in range(n):
+                lifecycle(t, f"seq-{r}-{i}")
+            sequential = max(sequential, n / (time.perf_counter() - start))
 
-            system = ffi.new("HCS_SYSTEM *")
-            t.HcsCreateComputeSystem("bench-props", CONTAINER, op, ffi.NULL, system)
-            _wait(t, op)
-            t.HcsStartComputeSystem(system[0], op, ffi.NULL)
-            _wait(t, op)
+        threads = [threading.Thread(target=lifecycle, args=(t, f"par-{i}")) for i in range(50)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        parallel = 50 / (time.perf_counter() - start)
 
-            bare, remote = round_trips(t, system[0], op)
-            t.HcsTerminateComputeSystem(system[0], op, ffi.NULL)
-            _wait(t, op)
-            t.HcsCloseComputeSystem(system[0])
-            t.HcsCloseOperation(op)
+        size = 64 << 20
+        start = time.perf_counter()
+        out = lifecycle(t, "throughput", f"head -c {size} /dev/zero")
+        throughput = len(out) / (time.perf_counter() - start) / (1 << 20)
 
-            sequential = 0.0
-            for r in range(3):
-                n = 40
-                start = time.perf_counter()
-                for i in range(n):
-                    lifecycle(t, f"seq-{r}-{i}")
-                sequential = max(sequential, n / (time.perf_counter() - start))
-
-            threads = [threading.Thread(target=lifecycle, args=(t, f"par-{i}")) for i in range(50)]
-            start = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(120)
-            parallel = 50 / (time.perf_counter() - start)
-
-            size = 64 << 20
-            start = time.perf_counter()
-            out = lifecycle(t, "throughput", f"head -c {size} /dev/zero")
-            throughput = len(out) / (time.perf_counter() - start) / (1 << 20)
-
-            print(f"local call (HcsGetOperationType):        {local * 1e6:9.2f} us")
-            print(f"bare request/reply (reference):          {bare * 1e6:9.2f} us")
-            print(f"round trip (GetProperties, running):     {remote * 1e6:9.2f} us")
-            print(f"lifecycles/s sequential:                 {sequential:9.1f}")
-            print(f"lifecycles/s, 50 at once:                {parallel:9.1f}")
-            print(f"stdout pipe throughput:                  {throughput:9.1f} MiB/s")
-            # Ratios are what to compare between runs (absolute times vary with the machine).
-            print(f"round trip / bare request/reply:         {remote / bare:9.1f}x")
-            print(f"round trip / local call:                 {remote / local:9.1f}x")
-            print(f"50 at once / sequential lifecycles:      {parallel / sequential:9.2f}x")
-            print(f"one lifecycle / one round trip:          {1 / (sequential * remote):9.1f}x")
-            print(f"client counters after run:               {t.client.counters()}")
-        finally:
-            t.close()
-            os.kill(pid, signal.SIGTERM)
+        print(f"local call (HcsGetOperationType):        {local * 1e6:9.2f} us")
+        print(f"bare request/reply (reference):          {bare * 1e6:9.2f} us")
+        print(f"round trip (GetProperties, running):     {remote * 1e6:9.2f} us")
+        print(f"lifecycles/s sequential:                 {sequential:9.1f}")
+        print(f"lifecycles/s, 50 at once:                {parallel:9.1f}")
+        print(f"stdout pipe throughput:                  {throughput:9.1f} MiB/s")
+        # Ratios are what to compare between runs (absolute times vary with the machine).
+        print(f"round trip / bare request/reply:         {remote / bare:9.1f}x")
+        print(f"round trip / local call:                 {remote / local:9.1f}x")
+        print(f"50 at once / sequential lifecycles:      {parallel / sequential:9.2f}x")
+        print(f"one lifecycle / one round trip:          {1 / (sequential * remote):9.1f}x")
+        print(f"client counters after run:               {t.client.counters()}")
     # The same two measurements again, on one CPU, in a process of their own.
     subprocess.run([sys.executable, __file__, "--one-cpu"], check=True, timeout=600)
     return 0
