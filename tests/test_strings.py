@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,15 +52,20 @@ def test_open_pipe_refuses_streams_that_were_not_requested() -> None:
             open_pipe(handle)
 
 
-def test_open_pipe_owns_the_handle() -> None:
+def test_open_pipe_closes_through_close_handle(hcs: Any) -> None:
+    """Closing the file is the handle's one CloseHandle, so a handle the backend never handed
+    out is refused there (and stays the caller's) rather than closed behind its back."""
     import os
 
+    from pyhcs.errors import InvalidHandleError
     from pyhcs.raw.handles import open_pipe
 
     read_fd, write_fd = os.pipe()
     os.write(write_fd, b"data")
     os.close(write_fd)
-    with open_pipe(ffi.cast("HANDLE", read_fd)) as pipe:
-        assert pipe.read() == b"data"
-    with pytest.raises(OSError, match="Bad file descriptor"):
-        os.fstat(read_fd)
+    pipe = open_pipe(ffi.cast("HANDLE", read_fd))
+    assert pipe.read() == b"data"
+    with pytest.raises(InvalidHandleError, match="CloseHandle refused"):
+        pipe.close()
+    os.fstat(read_fd)  # still open: it was never the backend's
+    os.close(read_fd)

@@ -48,9 +48,18 @@ class MalformedMessageError(ValueError):
     """A complete message that is not a JSON object: that message is dropped, not the peer."""
 
 
+#: One encoder for every message (json.dumps with options builds a new one per call).
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
+#: Room for MAX_FDS descriptors in one record's control data.
+_ANCILLARY: Final = socket.CMSG_SPACE(MAX_FDS * struct.calcsize("i"))
+_FD_SIZE: Final = struct.calcsize("i")
+#: A record or its control data did not fit (plain int: flag enums are slow to combine).
+_TRUNCATED: Final = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
+
+
 def encode(message: Message) -> bytes:
     """The message as bytes; MessageTooLargeError over the limit."""
-    data = json.dumps(message, separators=(",", ":")).encode()
+    data = _ENCODER.encode(message).encode()
     if len(data) > MAX_MESSAGE:
         raise MessageTooLargeError(len(data))
     return data
@@ -63,8 +72,11 @@ def send(sock: socket.socket, message: Message, fds: list[int] | None = None) ->
 
 
 def send_bytes(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:
-    view = memoryview(data)
     try:
+        if len(data) < FRAGMENT and not fds:  # the common case: one record, no descriptors
+            sock.sendall(_LAST + data)
+            return
+        view = memoryview(data)
         first = True
         while first or view:
             chunk, view = view[: FRAGMENT - 1], view[FRAGMENT - 1 :]
@@ -87,12 +99,13 @@ def receive(sock: socket.socket) -> tuple[Message, list[int]]:
     size = 0
     while True:
         try:
-            record, fds, _flags, _addr = socket.recv_fds(sock, FRAGMENT, MAX_FDS)
+            record, ancillary, flags, _addr = sock.recvmsg(FRAGMENT, _ANCILLARY)
         except OSError as exc:
             _close_all(received)
             raise ConnectionClosedError(str(exc)) from exc
-        received.extend(fds)
-        if _flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if ancillary:
+            received.extend(_descriptors(ancillary))
+        if flags & _TRUNCATED:
             _close_all(received)
             raise ConnectionClosedError("the peer sent a record over the fragment size")
         if not record:
@@ -114,6 +127,17 @@ def receive(sock: socket.socket) -> tuple[Message, list[int]]:
         _close_all(received)
         raise MalformedMessageError("not a JSON object")
     return message, received
+
+
+def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors an SCM_RIGHTS control message carried (as socket.recv_fds reads
+    them)."""
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % _FD_SIZE
+            fds.extend(struct.unpack(f"{usable // _FD_SIZE}i", data[:usable]))
+    return fds
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

@@ -29,12 +29,14 @@ class _PipeFile(io.FileIO):
     def close(self) -> None:
         if self.closed:
             return
-        try:
-            super().close()
-        finally:
-            from pyhcs.raw.backend import lib  # noqa: PLC0415 (the backend loads lazily)
+        super().close()
+        from pyhcs.raw.backend import lib  # noqa: PLC0415 (the backend loads lazily)
 
-            lib.CloseHandle(self._handle)
+        if not lib.CloseHandle(self._handle):
+            raise InvalidHandleError(
+                f"CloseHandle refused pipe handle {int(ffi.cast('uintptr_t', self._handle))}: "
+                "not a std handle the backend handed out"
+            )
 
 
 def open_pipe(handle: Any, mode: str = "rb") -> IO[bytes]:

@@ -144,6 +144,53 @@ def test_cancel(table: Table, c: CApi) -> None:
     table.HcsCloseComputeSystem(system)
 
 
+def test_cancel_from_another_thread_ends_a_waiting_thread(table: Table, c: CApi) -> None:
+    # The waiting thread may be the one reading the socket (blocked in poll): a completion
+    # that does not come from the socket must still end its wait at once, not at its timeout.
+    hold = threading.Event()
+    table.client.faults.inject("HcsStartComputeSystem", Fault(hold=hold, count=1))
+    system, _code, _ = c.create("op-cancel-wait", CONTAINER)
+    op = table.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    assert table.HcsStartComputeSystem(system, op, ffi.NULL) == 0
+    results: list[tuple[int, str | None]] = []
+    waiting = threading.Thread(target=lambda: results.append(c.wait(op, 60_000)))
+    waiting.start()
+    c.properties(system)  # a round trip of this thread while the other one waits
+    assert table.HcsCancelOperation(op) == 0
+    waiting.join(20)
+    assert not waiting.is_alive()
+    assert results[0][0] == hr.HCS_E_OPERATION_ALREADY_CANCELLED
+    hold.set()
+    assert table.client.settle(10)
+    assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
+    table.HcsCloseOperation(op)
+    table.HcsCloseComputeSystem(system)
+
+
+def test_many_threads_wait_at_once(table: Table, c: CApi) -> None:
+    # Replies reach the right waiter whichever thread happens to read the socket.
+    system, code, _ = c.create("op-many-waiters", CONTAINER)
+    assert code == 0
+    assert c.system_op("HcsStartComputeSystem", system) == (0, None)
+    failures: list[str] = []
+
+    def worker() -> None:
+        for _ in range(30):
+            state = c.properties(system)["State"]
+            if state != "Running":
+                failures.append(state)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert c.system_op("HcsTerminateComputeSystem", system) == (0, None)
+    table.HcsCloseComputeSystem(system)
+
+
 def test_enable_operation_callbacks(table: Table, c: CApi) -> None:
     system, _code, _ = c.create("op-5", CONTAINER)
     events = Events()

@@ -21,7 +21,7 @@ from pyhcs import hresult as hr
 from pyhcs.emulator import documents
 from pyhcs.emulator.client import handles
 from pyhcs.emulator.client.connection import Connection, Reply
-from pyhcs.emulator.client.dispatch import Dispatcher
+from pyhcs.emulator.client.dispatch import DRAIN_TIMEOUT, Dispatcher
 from pyhcs.emulator.client.faults import Fault, Faults
 from pyhcs.emulator.client.memory import Allocator
 from pyhcs.errors import InvalidJsonError
@@ -40,8 +40,11 @@ def _text(pointer: Any) -> str | None:
     return None if pointer == ffi.NULL else str(ffi.string(pointer))
 
 
+_ADDRESS = ffi.typeof("uintptr_t")
+
+
 def _key(pointer: Any) -> int:
-    return int(ffi.cast("uintptr_t", pointer))
+    return int(ffi.cast(_ADDRESS, pointer))
 
 
 def _timeout(ms: int) -> float:
@@ -141,7 +144,12 @@ class Client:
     # -- events ----------------------------------------------------------------------------
 
     def _post_event(
-        self, target: handles.EventTarget, kind: int, data: str | None, op: Any
+        self,
+        target: handles.EventTarget,
+        kind: int,
+        data: str | None,
+        op: Any,
+        finished: threading.Event | None = None,
     ) -> None:
         def deliver() -> None:
             event = ffi.new("HCS_EVENT *")
@@ -151,7 +159,7 @@ class Client:
             event.Operation = op
             target.callback(event, target.context)
 
-        self.dispatcher.post(target.key, lambda: not target.closed, deliver)
+        self.dispatcher.post(target.key, lambda: not target.closed, deliver, finished)
 
     def _on_event(self, message: dict[str, Any]) -> None:
         kind = message.get("ev")
@@ -178,7 +186,10 @@ class Client:
                 target.exited = True
                 target.exit_data = message.get("data")
                 if target.callback is not None and not target.disconnected:
-                    self._post_event(target, code, target.exit_data, ffi.NULL)
+                    target.exit_delivered = threading.Event()
+                    self._post_event(
+                        target, code, target.exit_data, ffi.NULL, target.exit_delivered
+                    )
 
     def _on_disconnect(self) -> None:
         for hook in self.disconnect_hooks:
@@ -360,7 +371,7 @@ class Client:
                 return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
             done = op.done
         timeout = _timeout(timeout_ms)
-        if not done.wait(None if timeout == float("inf") else timeout):
+        if not self.connection.wait_until(done, None if timeout == float("inf") else timeout):
             return _signed(hr.HCS_E_OPERATION_TIMEOUT)
         with self._lock:
             return self._result(op, info_out, doc_out, wants_info=wants_info)
@@ -513,6 +524,7 @@ class Client:
             op.state = "done"
             op.ended = time.time()
             op.done.set()
+            self.connection.wake()
             if op.closed:
                 if op.info is not None:
                     op.info.discard()
@@ -679,9 +691,25 @@ class Client:
         else:
             message = {"op": "wait_process_exit", "p": target.key}
         message["timeout"] = None if timeout == float("inf") else timeout
+        deadline = time.monotonic() + min(timeout, DRAIN_TIMEOUT)
         reply, _fds = self.connection.call(message, timeout)
+        code = int(reply["hr"])
+        if code == hr.S_OK:
+            self._await_exit_callback(target, deadline)
         self.allocator.store(out, reply.get("doc"))
-        return _signed(int(reply["hr"]))
+        return _signed(code)
+
+    def _await_exit_callback(self, target: handles.EventTarget, deadline: float) -> None:
+        """An exit wait returns only after the exit callback of the handle has run, as a
+        caller of HCS may rely on (HCS-REFERENCE §3.3). The service sends the exit event
+        before the wait's reply on the same socket, so by now the event has been read and its
+        callback posted. Not from inside a callback (it would wait for itself: the exit
+        callback then runs once the current one returns); bounded by the wait's timeout (at
+        most DRAIN_TIMEOUT) if a callback never returns."""
+        delivered = target.exit_delivered
+        if delivered is None or self.dispatcher.in_callback():
+            return
+        delivered.wait(max(0.0, deadline - time.monotonic()))
 
     def _service_call(self, message: dict[str, Any], out: Any) -> int:
         """A synchronous service-wide request whose document (result or ResultError) goes to

@@ -11,6 +11,10 @@ the API call that started the work, and possibly before that call has returned.
 Closing a handle marks it closed (queued callbacks for it are then skipped) and waits until a
 callback already running for it has returned; from inside that same callback it does not wait,
 so a callback may close its own handle without deadlocking.
+
+An item may carry a ``finished`` event, set once the item has run or been skipped: an exit
+wait uses it so that it returns only after the exit callback it raced with (see
+computecore.py ``wait_exit``).
 """
 
 from __future__ import annotations
@@ -22,22 +26,31 @@ from collections.abc import Callable
 #: Upper bound on how long a close waits for a running callback of its handle.
 DRAIN_TIMEOUT = 60.0
 
+#: (owner, still wanted?, call, finished event or None)
+_Item = tuple[int, Callable[[], bool], Callable[[], None], threading.Event | None]
+
 
 class Dispatcher:
     """One worker thread running callbacks in the order they were posted."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[int, Callable[[], bool], Callable[[], None]] | None]
-        self._queue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._running: int | None = None
         self.posted = 0
         self._thread = threading.Thread(target=self._run, name="pyhcs-emu-callbacks", daemon=True)
         self._thread.start()
 
-    def post(self, owner: int, still_wanted: Callable[[], bool], call: Callable[[], None]) -> None:
-        """Queue ``call`` for handle ``owner``; skipped if ``still_wanted()`` is then False."""
-        self._queue.put((owner, still_wanted, call))
+    def post(
+        self,
+        owner: int,
+        still_wanted: Callable[[], bool],
+        call: Callable[[], None],
+        finished: threading.Event | None = None,
+    ) -> None:
+        """Queue ``call`` for handle ``owner``; skipped if ``still_wanted()`` is then False.
+        ``finished`` is set once the call has returned or was skipped."""
+        self._queue.put((owner, still_wanted, call, finished))
 
     def in_callback(self) -> bool:
         return threading.current_thread() is self._thread
@@ -54,7 +67,7 @@ class Dispatcher:
         if self.in_callback():
             return True
         done = threading.Event()
-        self._queue.put((0, lambda: True, done.set))
+        self._queue.put((0, lambda: True, done.set, None))
         return done.wait(timeout)
 
     def stop(self) -> None:
@@ -65,14 +78,18 @@ class Dispatcher:
             item = self._queue.get()
             if item is None:
                 return
-            owner, still_wanted, call = item
-            with self._cond:
-                if not still_wanted():
-                    continue
-                self._running = owner
+            owner, still_wanted, call, finished = item
             try:
-                call()
-            finally:
                 with self._cond:
-                    self._running = None
-                    self._cond.notify_all()
+                    if not still_wanted():
+                        continue
+                    self._running = owner
+                try:
+                    call()
+                finally:
+                    with self._cond:
+                        self._running = None
+                        self._cond.notify_all()
+            finally:
+                if finished is not None:
+                    finished.set()

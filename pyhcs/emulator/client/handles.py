@@ -105,3 +105,6 @@ class EventTarget:
     exited: bool = False
     disconnected: bool = False
     exit_data: str | None = None
+    #: Set once the exit callback posted for this handle has run (or was skipped); None when
+    #: no exit callback was posted. Exit waits return only after it (dispatch.py).
+    exit_delivered: threading.Event | None = None

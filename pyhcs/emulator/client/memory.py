@@ -12,6 +12,11 @@ from typing import Any
 
 from pyhcs.raw.ffi import ffi
 
+# C types looked up once (ffi.new/ffi.cast parse a type given as text on every call).
+_WSTRING = ffi.typeof("WCHAR[]")
+_PWSTR = ffi.typeof("PWSTR")
+_ADDRESS = ffi.typeof("uintptr_t")
+
 
 class Allocator:
     """Process-wide allocator of returned strings (all returned PWSTRs come from here)."""
@@ -23,11 +28,11 @@ class Allocator:
 
     def string(self, text: str) -> Any:
         """A new NUL-terminated UTF-16 string the caller owns; returns a ``PWSTR``."""
-        buffer = ffi.new("WCHAR[]", text)
-        address = int(ffi.cast("uintptr_t", buffer))
+        buffer = ffi.new(_WSTRING, text)
+        address = int(ffi.cast(_ADDRESS, buffer))
         with self._lock:
             self._live[address] = buffer
-        return ffi.cast("PWSTR", buffer)
+        return ffi.cast(_PWSTR, buffer)
 
     def store(self, out: Any, text: str | None) -> None:
         """Write a string (or NULL) into an optional ``PWSTR*`` out-parameter."""
@@ -36,7 +41,7 @@ class Allocator:
 
     def free(self, pointer: Any) -> bool:
         """Release one string; False (and recorded) for a double or foreign free."""
-        address = int(ffi.cast("uintptr_t", pointer))
+        address = int(ffi.cast(_ADDRESS, pointer))
         if address == 0:
             return True
         with self._lock:

@@ -27,6 +27,7 @@ from pyhcs.emulator.service import cgroups, cpus, isolation, mounts, properties
 from pyhcs.emulator.service.isolation import Isolation
 from pyhcs.emulator.service.keeper import Keeper
 from pyhcs.emulator.service.processes import WINDOWS_SIGNALS, HostProcess, ProcessError
+from pyhcs.emulator.service.workers import workers
 from pyhcs.errors import InvalidJsonError
 
 #: The signal numbers a Linux guest knows (1..SIGRTMAX).
@@ -130,6 +131,8 @@ class Registry:
         self.privileged = isolation.privileged()
         # (peer, process handle key) -> (system id, pid)
         self.process_handles: dict[tuple[Peer, int], tuple[str, int]] = {}
+        # (peer, system handle key) -> its system: the index of every System.handles entry
+        self._handle_index: dict[tuple[Peer, int], System] = {}
         #: The service's cgroup tree (as root, where the kernel lets us) and its keeper; set
         #: by `contain` once the service owns its state directory.
         self.tree: cgroups.Tree | None = None
@@ -179,21 +182,21 @@ class Registry:
 
     def _system_of(self, peer: Peer, key: int) -> System:
         with self.lock:
-            for system in self.systems.values():
-                if key in system.handles.get(peer, ()):
-                    return system
-        raise RequestFailedError(hr.E_HANDLE, "the system handle is not valid")
+            system = self._handle_index.get((peer, key))
+        if system is None:
+            raise RequestFailedError(hr.E_HANDLE, "the system handle is not valid")
+        return system
 
     def _add_handle(self, system: System, peer: Peer, key: int) -> None:
         system.handles.setdefault(peer, set()).add(key)
+        self._handle_index[(peer, key)] = system
 
     def close_system_handle(self, peer: Peer, key: int) -> None:
         """Drop one handle; the last one terminates (if asked) or forgets a stopped system."""
         with self.lock:
-            found = [s for s in self.systems.values() if key in s.handles.get(peer, ())]
-            if not found:
+            system = self._handle_index.pop((peer, key), None)
+            if system is None:
                 return
-            system = found[0]
             system.handles[peer].discard(key)
             if not system.handles[peer]:
                 del system.handles[peer]
@@ -203,9 +206,7 @@ class Registry:
 
     def _on_last_handle(self, system: System) -> None:
         if system.terminate_on_close and system.state != "Stopped":
-            threading.Thread(
-                target=self._stop_then_forget, args=(system,), name="pyhcs-emu-tolhc", daemon=True
-            ).start()
+            workers.run("pyhcs-emu-tolhc", self._stop_then_forget, system)
         else:
             self._forget_if_done(system)
 
@@ -223,7 +224,7 @@ class Registry:
                 if sid == system.id:
                     del self.process_handles[k]
         if system.private_root:  # a root given by Container.Storage belongs to the caller
-            shutil.rmtree(system.root.parent, ignore_errors=True)
+            _remove_later(system.root.parent)
 
     def drop_peer(self, peer: Peer) -> None:
         """A client went away: close every handle it held (the last-handle rules apply)."""
@@ -536,16 +537,20 @@ class Registry:
             system = self._system_of(peer, key)
             snapshot = properties.Snapshot(
                 kind=system.kind,
-                doc=json.loads(json.dumps(system.doc)),
+                # A copy: the answer is built outside the lock, while a Modify may change it.
+                doc=json.loads(json.dumps(system.doc)) if parsed.reads_document else {},
                 basic=system.basic(),
                 terminate_on_close=system.terminate_on_close,
                 start_time=system.start_time,
                 processes=_live(system),
-                guest_processes=[p for g in self._hosted(system) for p in _live(g)],
+                guest_processes=[p for g in self._hosted(system) for p in _live(g)]
+                if system.kind == "VirtualMachine"
+                else [],
             )
         return hr.S_OK, json.dumps(properties.build(snapshot, parsed))
 
     def wait_exit(self, peer: Peer, key: int, timeout: float | None) -> Result:
+        """Answers once ``stop`` has pushed SystemExited, so the event precedes the reply."""
         system = self._system_of(peer, key)
         if not system.exited.wait(timeout):
             raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
@@ -622,24 +627,29 @@ class Registry:
         return (hr.S_OK, None), process, process.take_client_fds()
 
     def _process_exited(self, process: HostProcess) -> None:
-        process.announced.wait(REAP_TIMEOUT)
-        status = documents.process_status(process.pid, process.exit_code)
-        with self.lock:
-            peers = {
-                p
-                for (p, _k), target in self.process_handles.items()
-                if target == (process.system_id, process.pid)
-            }
-        for peer in peers:
-            peer.push(
-                {
-                    "ev": "process_exited",
-                    "sys": process.system_id,
-                    "pid": process.pid,
-                    "data": status,
+        """Push ProcessExited to every session with a handle to the process, then set
+        ``done_reporting``: exit waits answer only after it, so on each session's socket the
+        event precedes the wait's reply."""
+        try:
+            process.announced.wait(REAP_TIMEOUT)
+            status = documents.process_status(process.pid, process.exit_code)
+            with self.lock:
+                peers = {
+                    p
+                    for (p, _k), target in self.process_handles.items()
+                    if target == (process.system_id, process.pid)
                 }
-            )
-        process.done_reporting.set()
+            for peer in peers:
+                peer.push(
+                    {
+                        "ev": "process_exited",
+                        "sys": process.system_id,
+                        "pid": process.pid,
+                        "data": status,
+                    }
+                )
+        finally:
+            process.done_reporting.set()
         if self.tree is None:
             self._group_exited(process)
         self._release(process.system_id, process.pid)
@@ -765,17 +775,26 @@ class Registry:
         return (hr.S_OK, None), process, fds
 
     def wait_process_exit(self, peer: Peer, pkey: int, timeout: float | None) -> Result:
+        """Answers once the exit is reported: the ProcessExited event is on the socket first."""
         _system, process = self._process_of(peer, pkey)
-        if not process.exited.wait(timeout):
+        if not process.done_reporting.wait(timeout):
             raise RequestFailedError(hr.HCS_E_OPERATION_TIMEOUT)
         return hr.S_OK, documents.process_status(process.pid, process.exit_code)
 
     def shutdown_all(self) -> None:
-        """Service stop: terminate every system (ServiceStop) so no host process outlives it."""
+        """Service stop: terminate every system (ServiceStop) so no host process outlives it,
+        and delete what is left of forgotten systems' folders."""
         with self.lock:
             systems = list(self.systems.values())
         for system in systems:
             self.stop(system, "ForcedExit", "ServiceStop", "Internal")
+        folder = self.state_dir / statedir.SYSTEMS_NAME
+        try:
+            trash = [p for p in folder.iterdir() if p.name.startswith(TRASH_PREFIX)]
+        except OSError:
+            return
+        for path in trash:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _apply(doc: dict[str, Any], parts: list[str], kind: str, settings: Any) -> None:
@@ -920,6 +939,24 @@ def system_dir_name(system_id: str) -> str:
     prefix = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in system_id)
     digest = hashlib.sha256(system_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{prefix[:40]}-{digest}"
+
+
+#: Prefix of a forgotten system's folder on its way out; never a system folder's name (those
+#: start with a letter, digit, ``-`` or ``_``, see ``system_dir_name``).
+TRASH_PREFIX = ".trash-"
+
+
+def _remove_later(folder: Path) -> None:
+    """Remove a forgotten system's folder without making the request that forgot it wait:
+    renamed at once out of the way (the id may be created again right away), deleted by a
+    worker (deleting is slow on some file systems: ~6 ms here for an empty root)."""
+    trash = folder.with_name(f"{TRASH_PREFIX}{uuid.uuid4().hex}")
+    try:
+        folder.rename(trash)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    workers.run("pyhcs-emu-rmtree", shutil.rmtree, trash, True)
 
 
 def _live(system: System) -> list[HostProcess]:

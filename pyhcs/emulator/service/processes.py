@@ -2,8 +2,8 @@
 
 Each process runs in its own session (process group) so that signals reach its children too;
 as root it also runs in its system's cgroup (see `cgroups`), which reaches a child that left
-the group. A watcher thread per process waits for the exit and reports it once through
-``on_exit``; nothing else ever reaps the child.
+the group. A watcher per process (a worker thread, see workers.py) waits for the exit and
+reports it once through ``on_exit``; nothing else ever reaps the child.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pyhcs import hresult as hr
 from pyhcs.emulator import oserrors
 from pyhcs.emulator.service import cmdline
 from pyhcs.emulator.service.isolation import Isolation
+from pyhcs.emulator.service.workers import workers
 
 #: Windows console signals as host signals (docs/emulator.md, "Signals").
 WINDOWS_SIGNALS = {
@@ -196,7 +197,7 @@ class HostProcess:
                 os.close(fd)
         self.pid = self.popen.pid
         self._on_exit = on_exit
-        threading.Thread(target=self._watch, name=f"pyhcs-emu-proc-{self.pid}", daemon=True).start()
+        workers.run(f"pyhcs-emu-proc-{self.pid}", self._watch)
 
     def _watch(self) -> None:
         code = self.popen.wait()

@@ -44,12 +44,24 @@ GUEST_PROTOCOL_VERSION: Final = 4
 GUEST_SCHEMA_VERSIONS: Final = ({"Major": 2, "Minor": 5},)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Query:
-    """A validated System_PropertyQuery."""
+    """A validated System_PropertyQuery (shared between requests: never modified)."""
 
-    types: list[str]
+    types: tuple[str, ...]
     queries: dict[str, Any]
+
+    @property
+    def reads_document(self) -> bool:
+        """Whether building the answer reads the system's document."""
+        return not _DOCUMENT_FREE.issuperset(self.types) or bool(self.queries)
+
+
+#: Property types whose value never reads the system's document.
+_DOCUMENT_FREE: Final = frozenset({"TerminateOnLastHandleClosed", "ProcessList", "Statistics"})
+
+#: Queries up to this size are remembered once validated (clients repeat the same few).
+_CACHED_QUERY: Final = 4096
 
 
 @dataclass
@@ -68,7 +80,19 @@ class Snapshot:
 def parse_query(text: str | None) -> Query:
     """Validate a System_PropertyQuery strictly; unknown property types → InvalidJsonError
     naming ``$.PropertyTypes[i]``. Unknown names under ``Queries`` are not an error of the
-    call: each gets an Error entry in PropertyResponses, as 2.5 defines."""
+    call: each gets an Error entry in PropertyResponses, as 2.5 defines. A query text seen
+    before answers from a cache (validation is the largest part of a GetProperties)."""
+    if text is None or len(text) <= _CACHED_QUERY:
+        return _parse_query_cached(text)
+    return _parse_query(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_query_cached(text: str | None) -> Query:
+    return _parse_query(text)
+
+
+def _parse_query(text: str | None) -> Query:
     doc = documents.parse_object(text)
     types = doc.get("PropertyTypes", [])
     if types is None:
@@ -85,7 +109,7 @@ def parse_query(text: str | None) -> Query:
         dict(doc, PropertyTypes=[t for t in types if t not in EXTENSION_TYPES]),
     )
     queries = doc.get("Queries") or {}
-    return Query(types=list(types), queries=dict(queries))
+    return Query(types=tuple(types), queries=dict(queries))
 
 
 def build(snapshot: Snapshot, query: Query) -> dict[str, Any]:

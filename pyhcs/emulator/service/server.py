@@ -3,7 +3,8 @@
 The socket is created owner-only and every peer's credentials are checked (same uid or root).
 Each session has a reader thread; quick requests are answered inline, so their order is the
 order the client sent them, and requests that may block (stop a system, wait for an exit) run
-on their own thread. When a session ends, the handles it held are closed as if by the client.
+on a thread of their own from the service's worker pool (workers.py). When a session ends, the
+handles it held are closed as if by the client.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ from pyhcs.emulator.service.computecore import Registry, RequestFailedError
 from pyhcs.emulator.service.computenetwork import NetworkRegistry
 from pyhcs.emulator.service.host import HostSettings
 from pyhcs.emulator.service.keeper import Keeper
+from pyhcs.emulator.service.workers import workers
 from pyhcs.errors import UnsafeStateDirError
 
 PROTOCOL_VERSION: Final = 1
 
 #: The service's log; `serve` sends it to stderr, which auto-start points at service.log.
 log = logging.getLogger("pyhcs.emulator.service")
+
+#: Bound on each wait of the accept loop (it re-checks whether to stop after it).
+WAKE_INTERVAL: Final = 1.0
 
 #: Requests that may block, served on their own thread.
 _BLOCKING: Final = frozenset({"shutdown", "terminate", "crash", "wait_exit", "wait_process_exit"})
@@ -95,9 +100,7 @@ class Session:
                 for fd in fds:
                     os.close(fd)
                 if message.get("op") in _BLOCKING:
-                    threading.Thread(
-                        target=self._serve, args=(message,), name="pyhcs-emu-req", daemon=True
-                    ).start()
+                    workers.run("pyhcs-emu-req", self._serve, message)
                 else:
                     self._serve(message)
         except protocol.ConnectionClosedError:
@@ -167,7 +170,8 @@ class Service:
         self.network = NetworkRegistry()
         self.sessions: set[Session] = set()
         self._lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
+        # Non-blocking: it is also the signal wake-up fd (see ``serve``).
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = threading.Event()
         self._lock_fd = -1
         self.dir_fd = -1
@@ -286,7 +290,13 @@ class Service:
 
     def request_stop(self) -> None:
         self._stopping.set()
-        os.write(self._wake_w, b"x")
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            os.write(self._wake_w, b"x")
+
+    @property
+    def wake_fd(self) -> int:
+        """Writing a byte here wakes the accept loop (signals and stop requests do)."""
+        return self._wake_w
 
     def forget(self, session: Session) -> None:
         with self._lock:
@@ -342,7 +352,12 @@ class Service:
         assert self.listener is not None
         try:
             while not self._stopping.is_set():
-                ready, _w, _x = select.select([self.listener.fileno(), self._wake_r], [], [])
+                ready, _w, _x = select.select(
+                    [self.listener.fileno(), self._wake_r], [], [], WAKE_INTERVAL
+                )
+                if self._wake_r in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 512)
                 if self.listener.fileno() in ready and not self._stopping.is_set():
                     self._accept()
         finally:
@@ -394,6 +409,9 @@ def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump for hang reports
     for signo in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signo, lambda _n, _f: service.request_stop())
+    # A signal the kernel hands to another thread (a worker, a session) only flags it for the
+    # main thread; the wake-up fd makes that flag end the main thread's select at once.
+    signal.set_wakeup_fd(service.wake_fd)
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
