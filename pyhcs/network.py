@@ -26,7 +26,13 @@ from typing import Any, ClassVar, Final
 from typing_extensions import Self
 
 from pyhcs import hresult as hr
-from pyhcs.errors import HcsError, InvalidArgumentError, check, error_from_hresult
+from pyhcs.errors import (
+    HcsError,
+    InvalidArgumentError,
+    NotSupportedError,
+    check,
+    error_from_hresult,
+)
 from pyhcs.handle import OwnedHandle
 from pyhcs.raw import ffi, lib
 from pyhcs.raw.strings import take_wide, wide
@@ -233,7 +239,11 @@ class HcnObject:
     @classmethod
     def _require_queryable(cls, operation: str) -> None:
         if not cls.queryable:
-            raise InvalidArgumentError(f"HCN has no {operation}", operation=operation)
+            raise NotSupportedError(
+                f"HCN has no {operation}",
+                operation=operation,
+                hint=f"a {cls.noun} can only be created, modified and deleted",
+            )
 
     # -- using one -------------------------------------------------------------------------
 
@@ -407,7 +417,7 @@ class LoadBalancer(HcnObject):
 
 class GuestNetworkService(HcnObject):
     """A guest network service: HCN can create, modify and delete one, not open, enumerate
-    or query it (those methods raise InvalidArgumentError)."""
+    or query it (those methods raise NotSupportedError)."""
 
     kind = "GuestNetworkService"
     noun = "guest network service"
