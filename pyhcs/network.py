@@ -21,7 +21,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from html import escape
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from typing_extensions import Self
 
@@ -50,6 +50,7 @@ __all__ = [
 SCHEMA_VERSION: Final = {"Major": 2, "Minor": 0}
 
 Settings = Mapping[str, Any] | str
+_T = TypeVar("_T")
 Id = uuid.UUID | str
 
 
@@ -86,19 +87,23 @@ def _document(value: Settings | None, what: str) -> str | None:
     raise InvalidArgumentError(f"{what} must be a dict or JSON text, not {type(value).__name__}")
 
 
-def _parse(text: str | None, operation: str) -> Any:
-    """A result document HNS returned, parsed (an unparsable one is an error, not a guess)."""
+def _parse(text: str | None, operation: str, expected: type[_T], what: str) -> _T | None:
+    """A result document HNS returned, parsed and of the ``expected`` JSON type (None when
+    nothing was returned); anything else is an error, not a guess."""
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, expected):
         raise error_from_hresult(
             hr.HCN_E_INVALID_JSON,
             operation=operation,
-            message=f"HNS returned a result that is not JSON: {exc}",
+            message=f"HNS returned {text!r}, not {what}",
             document=text,
-        ) from None
+        )
+    return value
 
 
 def hcn_error(code: int, operation: str, what: str, record: str | None) -> HcsError:
@@ -226,7 +231,7 @@ class HcnObject:
         text = _call(
             operation, f"{cls.noun}s", getattr(lib, operation), wide(_query(0, filter)), _RESULT
         )
-        ids = _parse(text, operation) or []
+        ids = _parse(text, operation, list, "a list of ids") or []
         return [_uuid(str(item), cls.noun) for item in ids]
 
     @classmethod
@@ -251,13 +256,23 @@ class HcnObject:
         """Its properties (a ``HostComputeQuery`` may ask for more or less)."""
         operation = f"HcnQuery{self.kind}Properties"
         self._require_queryable(operation)
+        return self._ask(operation, query)
+
+    def _ask(self, operation: str, query: Settings | None) -> dict[str, Any]:
+        """One ``HcnQuery*`` call on this handle: its JSON object result."""
         text = _query() if query is None else _document(query, "query")
         with self._handle.use(operation) as handle:
             result = _call(
                 operation, self._what, getattr(lib, operation), handle, wide(text), _RESULT
             )
-        parsed = _parse(result, operation)
-        return parsed if isinstance(parsed, dict) else {}
+        parsed = _parse(result, operation, dict, "a JSON object")
+        if parsed is None:
+            raise error_from_hresult(
+                hr.HCN_E_INVALID_JSON,
+                operation=operation,
+                message=f"{self._what}: HNS returned no result",
+            )
+        return parsed
 
     def modify(self, request: Settings) -> None:
         """Apply a modification request (for networks and endpoints: policies Add / Remove /
@@ -343,22 +358,13 @@ class Endpoint(HcnObject):
 
         return cls._create(settings, id, start)
 
-    def _endpoint_query(self, operation: str, query: Settings | None) -> dict[str, Any]:
-        text = _query() if query is None else _document(query, "query")
-        with self._handle.use(operation) as handle:
-            result = _call(
-                operation, self._what, getattr(lib, operation), handle, wide(text), _RESULT
-            )
-        parsed = _parse(result, operation)
-        return parsed if isinstance(parsed, dict) else {}
-
     def stats(self, query: Settings | None = None) -> dict[str, Any]:
         """Packet and byte counters (``HcnQueryEndpointStats``)."""
-        return self._endpoint_query("HcnQueryEndpointStats", query)
+        return self._ask("HcnQueryEndpointStats", query)
 
     def addresses(self, query: Settings | None = None) -> dict[str, Any]:
         """Its IP and MAC addresses (``HcnQueryEndpointAddresses``)."""
-        return self._endpoint_query("HcnQueryEndpointAddresses", query)
+        return self._ask("HcnQueryEndpointAddresses", query)
 
     @property
     def ip_addresses(self) -> list[str]:
