@@ -412,15 +412,16 @@ def serve(state_dir: Path, ready_fd: int | None = None) -> int:
     # A signal the kernel hands to another thread (a worker, a session) only flags it for the
     # main thread; the wake-up fd makes that flag end the main thread's select at once.
     signal.set_wakeup_fd(service.wake_fd)
-    if ready_fd is not None:
-        os.write(ready_fd, b"ready\n")
-        os.close(ready_fd)
+    # Logged before the ready signal, so whoever started the service finds it in the log.
     log.info(
         "service pid %d started in %s (%s)",
         os.getpid(),
         state_dir,
         "privileged" if service.registry.privileged else "unprivileged",
     )
+    if ready_fd is not None:
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
     service.serve_forever()
     log.info("service pid %d stopped", os.getpid())
     return 0
