@@ -19,8 +19,8 @@ awaiting task is cancelled, is cancelled in HCS (``HcsCancelOperation``), never 
 from __future__ import annotations
 
 from pyhcs.aio.events import EventStream
-from pyhcs.aio.operations import pending
+from pyhcs.aio.operations import drain, pending
 from pyhcs.aio.process import Process
 from pyhcs.aio.system import ComputeSystem
 
-__all__ = ["ComputeSystem", "EventStream", "Process", "pending"]
+__all__ = ["ComputeSystem", "EventStream", "Process", "drain", "pending"]

@@ -34,12 +34,13 @@ from typing import Any
 
 from pyhcs import callbacks
 from pyhcs import hresult as hr
+from pyhcs.errors import OperationTimeoutError
 from pyhcs.operations import CANCEL_GRACE, Outcome, Where
 from pyhcs.raw import INVALID_HANDLE_VALUE, ffi, lib
 from pyhcs.raw.strings import take_wide
 from pyhcs.timeouts import TimeoutClass, resolve
 
-__all__ = ["CANCEL_GRACE", "pending", "run", "sweep"]
+__all__ = ["CANCEL_GRACE", "drain", "pending", "run", "sweep"]
 
 log = logging.getLogger("pyhcs.aio")
 
@@ -61,6 +62,23 @@ def sweep() -> int:
     for record in stranded:
         record.finish(deliver=False)
     return len(stranded)
+
+
+async def drain(timeout: float | None = None) -> None:
+    """Wait until every operation started on this loop has ended and been closed: after
+    cancelling tasks whose cancellation could not land at once, before closing the loop.
+    `OperationTimeoutError` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        landed = [record.landed for record in _inflight if record.loop is loop]
+    if not landed:
+        return
+    try:
+        await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, landed)), timeout)
+    except asyncio.TimeoutError:
+        raise OperationTimeoutError(
+            f"{len(landed)} operations did not end within {timeout} s", operation="drain"
+        ) from None
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
