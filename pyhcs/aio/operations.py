@@ -45,20 +45,27 @@ __all__ = ["CANCEL_GRACE", "drain", "pending", "run", "sweep"]
 log = logging.getLogger("pyhcs.aio")
 
 _lock = threading.Lock()
-_inflight: set[_Operation] = set()
+#: The records not finished yet, by the loop they were started on.
+_inflight: dict[asyncio.AbstractEventLoop, set[_Operation]] = {}
 
 
 def pending() -> int:
     """How many operations are started and not yet finished (closed and their key dropped)."""
     with _lock:
-        return len(_inflight)
+        return sum(len(records) for records in _inflight.values())
 
 
 def sweep() -> int:
     """Finish the operations whose completion reached a loop that closed before running it;
-    how many there were. `run` does this on every call."""
+    how many there were. `run` does this on every call (a look per loop, not per record)."""
     with _lock:
-        stranded = [r for r in _inflight if r.completed and r.loop.is_closed()]
+        stranded = [
+            record
+            for loop, records in _inflight.items()
+            if loop.is_closed()
+            for record in records
+            if record.completed
+        ]
     for record in stranded:
         record.finish(deliver=False)
     return len(stranded)
@@ -70,7 +77,7 @@ async def drain(timeout: float | None = None) -> None:
     `OperationTimeoutError` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     with _lock:
-        landed = [record.landed for record in _inflight if record.loop is loop]
+        landed = [record.landed for record in _inflight.get(loop, ())]
     if not landed:
         return
     try:
@@ -131,7 +138,7 @@ class _Operation:
             callbacks.unregister(self.key)
             raise self.where.error(hr.E_OUTOFMEMORY, message="HcsCreateOperation returned NULL")
         with _lock:
-            _inflight.add(self)
+            _inflight.setdefault(self.loop, set()).add(self)
         try:
             accepted = hr.to_unsigned(start(self.op))
         except BaseException:
@@ -167,7 +174,10 @@ class _Operation:
         lib.HcsCloseOperation(self.op)
         callbacks.unregister(self.key)
         with _lock:
-            _inflight.discard(self)
+            records = _inflight.get(self.loop, set())
+            records.discard(self)
+            if not records:
+                _inflight.pop(self.loop, None)
         if self._grace is not None:
             self._grace.cancel()
         if deliver and not self.landed.done():

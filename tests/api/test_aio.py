@@ -74,14 +74,16 @@ def test_lifecycle(hcs: Emulator) -> None:
                  "CreateStdInPipe": True, "CreateStdOutPipe": True, "CreateStdErrPipe": True}
             ) as process:  # fmt: skip
                 assert process.exit_code is None
-                assert process.stdin is not None and process.stdout is not None
+                assert process.stdin is not None
+                assert process.stdout is not None
                 process.stdin.write(b"a line\n")
                 await process.stdin.drain()
                 assert await process.stdout.readline() == b"got a line\n"
                 assert process.stderr is not None
                 assert await process.stderr.read() == b"err\n"
                 assert await process.wait(10) == 5
-                assert (process.exit_code, process.returncode) == (5, 5)
+                assert process.exit_code == 5
+                assert process.returncode == 5
                 assert (await process.properties()).exited
                 await process.terminate()  # already exited: fine
 
@@ -139,7 +141,9 @@ def test_errors_are_typed(hcs: Emulator, hcs_faults: FaultInjector) -> None:
             with pytest.raises(errors.NotSupportedError, match="virtual machine"):
                 await system.pause()  # a process-isolated container cannot pause
             with pytest.raises(errors.InvalidJsonError):
-                await system.modify({"ResourcePath": "Container/Memory/SizeInMB", "Settings": "lots"})
+                await system.modify(
+                    {"ResourcePath": "Container/Memory/SizeInMB", "Settings": "lots"}
+                )
             with (
                 hcs_faults.fail("HcsStartComputeSystem", hr.HCS_E_SYSTEM_NOT_FOUND, count=1),
                 pytest.raises(errors.SystemNotFoundError),
@@ -221,21 +225,20 @@ def test_cancelling_the_task_cancels_the_operation(
                 assert aio.pending() == 0
                 assert fault.hold is not None
                 fault.hold.set()
-            assert "HcsGetComputeSystemProperties ended after its caller left: " + (
-                "HCS_E_OPERATION_ALREADY_CANCELLED"
-            ) in caplog.text
+            left = "HcsGetComputeSystemProperties ended after its caller left: "
+            assert left + "HCS_E_OPERATION_ALREADY_CANCELLED" in caplog.text
             caplog.clear()
 
             # A process whose creation is cancelled: its handle is closed at once, and the
             # late reply (pipes included) is dropped; the leak check after the test proves it.
             with hcs_faults.hold("HcsCreateProcess") as fault:
-                task = asyncio.ensure_future(
+                creating = asyncio.ensure_future(
                     system.create_process({"CommandLine": "echo late", "CreateStdOutPipe": True})
                 )
                 await until_pending(1)
-                task.cancel()
+                creating.cancel()
                 with pytest.raises(asyncio.CancelledError):
-                    await task
+                    await creating
                 assert fault.hold is not None
                 fault.hold.set()
             assert "HcsCreateProcess ended after its caller left" in caplog.text
@@ -271,7 +274,8 @@ def test_a_host_that_cannot_cancel_gets_its_operations_closed_when_they_end(
                 with pytest.raises(asyncio.CancelledError):
                     await task
                 assert aio.pending() == 2  # both still running in HCS: kept, not freed
-                assert held.hold is not None and held_create.hold is not None
+                assert held.hold is not None
+                assert held_create.hold is not None
                 held.hold.set()
                 held_create.hold.set()
                 await aio.drain(30)
@@ -283,6 +287,48 @@ def test_a_host_that_cannot_cancel_gets_its_operations_closed_when_they_end(
             await system.terminate()
 
     run(main())
+
+
+def test_operations_outliving_their_loop_are_closed(
+    hcs: Emulator, hcs_faults: FaultInjector
+) -> None:
+    """A loop that closes while HCS still runs its operations (a host without cancel): a
+    completion that finds the loop closed is finished on HCS's thread; one that reached the
+    loop but was never run there is finished by `sweep` (which every call does)."""
+
+    async def start_and_leave(system: aio.ComputeSystem) -> None:
+        task = asyncio.ensure_future(system.properties())
+        await until_pending(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def create() -> aio.ComputeSystem:
+        system = await aio.ComputeSystem.create("aio-loops", CONTAINER)
+        await system.start()
+        return system
+
+    system = run(create())
+    with (
+        hcs_faults.fail("HcsCancelOperation", hr.E_NOTIMPL),
+        hcs_faults.hold("HcsGetComputeSystemProperties") as fault,
+    ):
+        assert fault.hold is not None
+        for stranded in (False, True):
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(start_and_leave(system))
+            assert aio.pending() == 1
+            if not stranded:
+                loop.close()
+            fault.hold.set()  # HCS completes it now
+            assert hcs.table.client.settle(10)  # ... and its completion callback has run
+            if stranded:
+                assert aio.pending() == 1  # handed to the loop, which will never run it
+                loop.close()
+                assert aio.operations.sweep() == 1
+            assert aio.pending() == 0
+            fault.hold = type(fault.hold)()
+    run(system.close())
 
 
 def test_timeouts(hcs: Emulator, hcs_faults: FaultInjector) -> None:
@@ -429,3 +475,10 @@ def test_a_service_disconnect_fails_every_waiter(hcs: Emulator, tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(["ServiceDisconnectError"] * 5)
+
+
+def test_the_docs_example_runs(hcs: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    page = (REPO / "docs" / "api-async.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/api-async.md", "exec"), {"__name__": "docs_example"})
+    assert capsys.readouterr().out.splitlines() == ["b'hello\\n'", "SYSTEM_EXITED"]
