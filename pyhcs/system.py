@@ -279,12 +279,7 @@ class ComputeSystem:
             except TimeoutError as exc:
                 process.terminate()
                 raise subprocess.TimeoutExpired(line, timeout or 0.0) from exc
-        result = subprocess.CompletedProcess(
-            line, code, out if capture_output else None, err if capture_output else None
-        )
-        if check:
-            result.check_returncode()
-        return result
+        return completed(line, code, out, err, capture_output=capture_output, check=check)
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -335,6 +330,18 @@ def run_parameters(
     if env is not None:
         params["Environment"] = dict(env)
     return line, params
+
+
+def completed(
+    line: str, code: int, out: bytes, err: bytes, *, capture_output: bool, check: bool
+) -> subprocess.CompletedProcess[bytes]:
+    """What a subprocess-style ``run`` returns (CalledProcessError for ``check``)."""
+    result = subprocess.CompletedProcess(
+        line, code, out if capture_output else None, err if capture_output else None
+    )
+    if check:
+        result.check_returncode()
+    return result
 
 
 def _communicate(

@@ -227,12 +227,7 @@ class ComputeSystem:
                 raise subprocess.TimeoutExpired(line, timeout or 0.0) from exc
             code = process.exit_code
         assert code is not None  # communicate returned after the exit
-        result = subprocess.CompletedProcess(
-            line, code, out if capture_output else None, err if capture_output else None
-        )
-        if check:
-            result.check_returncode()
-        return result
+        return blocking.completed(line, code, out, err, capture_output=capture_output, check=check)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -20,21 +20,10 @@ from pyhcs import EventType, aio, errors, schema
 from pyhcs import hresult as hr
 from pyhcs.events import Event
 from pyhcs.testing import Emulator, FaultInjector
+from tests.api.test_system import CONTAINER, VM
 
 T = TypeVar("T")
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aio-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "Container": {},
-}
-VM: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aio-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "VirtualMachine": {"GuestConnection": {}},
-}
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
