@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,6 +69,8 @@ class EventStream:
         history, closed, self._stop = self._hub.listen(
             _notifier(asyncio.get_running_loop(), queue.put_nowait)
         )
+        # An iteration left early without aclose() stops listening once it is collected.
+        weakref.finalize(self, self._stop)
         for event in history:
             queue.put_nowait(event)
         if closed:

@@ -25,7 +25,7 @@ from pyhcs import schema
 from pyhcs.aio import events as aio_events
 from pyhcs.aio.events import EventCallback, EventStream
 from pyhcs.aio.operations import run
-from pyhcs.errors import AlreadyStoppedError
+from pyhcs.errors import AlreadyStoppedError, OperationTimeoutError
 from pyhcs.operations import Where
 from pyhcs.raw import lib
 from pyhcs.raw.strings import wide
@@ -48,6 +48,10 @@ class _Pipe(asyncio.StreamReaderProtocol):
         super().__init__(reader, loop=loop)
         self.gone: asyncio.Future[None] = loop.create_future()
         self.pipe: asyncio.BaseTransport | None = None
+
+    def itself(self) -> _Pipe:
+        """The protocol factory that connect_*_pipe asks for."""
+        return self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -95,34 +99,23 @@ class Process:
         return self
 
     async def _connect(self) -> None:
+        """Hand each pipe file to a transport, which owns it from then on (a file not handed
+        over yet stays with the blocking Process, whose close closes it)."""
         loop = asyncio.get_running_loop()
-        files: dict[str, IO[bytes] | None] = {}
-        for name in ("stdin", "stdout", "stderr"):  # the transports own the files from now
-            files[name] = getattr(self._process, name)
-            setattr(self._process, name, None)
-        for name in ("stdout", "stderr"):
-            file = files[name]
+        for name in ("stdout", "stderr", "stdin"):
+            file: IO[bytes] | None = getattr(self._process, name)
             if file is None:
                 continue
-            reader = asyncio.StreamReader(loop=loop)
+            reader = asyncio.StreamReader()
             pipe = _Pipe(reader, loop)
-            try:
-                await loop.connect_read_pipe(lambda pipe=pipe: pipe, file)  # type: ignore[misc]
-            except BaseException:
-                file.close()
-                raise
+            if name == "stdin":
+                transport, _ = await loop.connect_write_pipe(pipe.itself, file)
+                self.stdin = asyncio.StreamWriter(transport, pipe, None, loop)
+            else:
+                await loop.connect_read_pipe(pipe.itself, file)
+                setattr(self, name, reader)
+            setattr(self._process, name, None)
             self._pipes.append(pipe)
-            setattr(self, name, reader)
-        file = files["stdin"]
-        if file is not None:
-            pipe = _Pipe(asyncio.StreamReader(loop=loop), loop)
-            try:
-                transport, _ = await loop.connect_write_pipe(lambda: pipe, file)
-            except BaseException:
-                file.close()
-                raise
-            self._pipes.append(pipe)
-            self.stdin = asyncio.StreamWriter(transport, pipe, None, loop)
 
     def _where(self, operation: str) -> Where:
         return Where(operation, self.system.id, self.pid)
@@ -248,9 +241,19 @@ class Process:
         pipes, self._pipes = self._pipes, []
         for pipe in pipes:
             pipe.close()
-        for pipe in pipes:
-            await asyncio.wait_for(asyncio.shield(pipe.gone), PIPE_CLOSE_TIMEOUT)
-        self._process.close()
+        try:
+            gone = asyncio.gather(*(asyncio.shield(pipe.gone) for pipe in pipes))
+            await asyncio.wait_for(gone, PIPE_CLOSE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise OperationTimeoutError(
+                f"the std pipes of process {self.pid} did not close within "
+                f"{PIPE_CLOSE_TIMEOUT} s (is the event loop blocked?)",
+                operation="CloseHandle",
+                system_id=self.system.id,
+                pid=self.pid,
+            ) from None
+        finally:
+            self._process.close()
 
     async def __aenter__(self) -> Process:
         return self

@@ -76,6 +76,20 @@ def test_lifecycle(hcs: Emulator) -> None:
                 assert (await process.properties()).exited
                 await process.terminate()  # already exited: fine
 
+            big = await system.run(["head", "-c", "3000000", "/dev/zero"])  # > pipe buffers
+            assert big.stdout == bytes(3_000_000)
+
+            console = {"CommandLine": "sleep 30", "EmulateConsole": True, "CreateStdOutPipe": True}
+            async with await system.create_process(console) as process:
+                await process.resize_console(120, 40)
+                await process.signal("CtrlC")
+                assert await process.wait(10) != 0
+            async with await system.create_process({"CommandLine": "sleep 30"}) as process:
+                with pytest.raises(errors.NotSupportedError, match="EmulateConsole"):
+                    await process.resize_console(120, 40)
+                await process.kill()
+                await process.wait(10)
+
             async with await system.create_process({"CommandLine": "sleep 30"}) as sleeper:
                 async with await system.open_process(sleeper.pid) as opened:
                     assert opened.stdout is None
@@ -373,6 +387,18 @@ def test_events_async_iteration_and_callbacks(hcs: Emulator) -> None:
                 events = [event async for event in process.events(timeout=30)]
                 assert [e.type for e in events] == [EventType.PROCESS_EXITED]
                 assert await process.wait(1) == 4
+
+            # An iteration left early stops listening when closed (async with, aclose).
+            hub = system._system._hub
+            listeners = len(hub._listeners)  # the two on_event callbacks
+            async with system.events(timeout=30) as early:
+                waiting = asyncio.ensure_future(early.__anext__())
+                await asyncio.sleep(0)
+                assert len(hub._listeners) == listeners + 1
+                waiting.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await waiting
+            assert len(hub._listeners) == listeners
 
             iterator = system.events(timeout=30)
             await system.terminate()
