@@ -131,6 +131,7 @@ class EventHub:
         self._terminal: Event | None = None
         self._closed = False
         self._callbacks: list[Callable[[Event], None]] = []
+        self._listeners: list[Callable[[Event | None], None]] = []
 
     # -- HCS's side (any thread) -----------------------------------------------------------
 
@@ -148,6 +149,8 @@ class EventHub:
             self._count += 1
             callbacks = list(self._callbacks)
             self._cond.notify_all()
+            for listener in self._listeners:  # under the lock: each sees the recorded order
+                listener(event)
         for callback in callbacks:
             _dispatcher.post(callback, event)
 
@@ -157,6 +160,9 @@ class EventHub:
             self._closed = True
             self._callbacks.clear()
             self._cond.notify_all()
+            listeners, self._listeners = self._listeners, []
+            for listener in listeners:
+                listener(None)
 
     # -- the user's side -------------------------------------------------------------------
 
@@ -177,6 +183,27 @@ class EventHub:
                     self._callbacks.remove(callback)
 
         return unsubscribe
+
+    def listen(
+        self, notify: Callable[[Event | None], None]
+    ) -> tuple[list[Event], bool, Callable[[], None]]:
+        """For an event loop (`pyhcs.aio`): ``notify(event)`` for every later event and
+        ``notify(None)`` at close, called on the recording thread under the hub's lock, so it
+        must only hand on (``loop.call_soon_threadsafe``). Returns, atomically with the
+        registration, the events recorded so far (what `iterate` starts with), whether the hub
+        is closed already, and a function that stops the notifications."""
+        with self._cond:
+            history = list(self._history)
+            closed = self._closed
+            if not closed:
+                self._listeners.append(notify)
+
+        def stop() -> None:
+            with self._cond:
+                if notify in self._listeners:
+                    self._listeners.remove(notify)
+
+        return history, closed, stop
 
     def wait_terminal(self, timeout: float | None, operation: str) -> Event:
         """Wait for the exit (or service disconnect) event; OperationTimeoutError after

@@ -53,6 +53,15 @@ class Where:
             message=message,
         )
 
+    def timeout_error(self, seconds: float | None, detail: str = "") -> OperationTimeoutError:
+        """The error of an operation that ran out of time and was cancelled."""
+        return OperationTimeoutError(
+            f"{self.operation} did not finish within {seconds} s and was cancelled{detail}",
+            operation=self.operation,
+            system_id=self.system_id,
+            pid=self.pid,
+        )
+
 
 def _wait(op: Any, seconds: float | None, info: Any) -> tuple[int, str | None]:
     out = ffi.new("PWSTR *")
@@ -86,12 +95,7 @@ def run(
             lib.HcsCancelOperation(op)  # E_NOTIMPL on older hosts: then the grace below runs out
             code, document = _wait(op, CANCEL_GRACE, info)
             if code != hr.S_OK:  # it did not finish after all (a success that raced is kept)
-                raise OperationTimeoutError(
-                    f"{where.operation} did not finish within {seconds} s and was cancelled",
-                    operation=where.operation,
-                    system_id=where.system_id,
-                    pid=where.pid,
-                )
+                raise where.timeout_error(seconds)
         if hr.failed(code):
             raise where.error(code, document)
         return Outcome(document, info)

@@ -8,9 +8,10 @@ registration: that status is HCS's own, never a made-up one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from pyhcs import callbacks, schema
 from pyhcs.errors import AlreadyStoppedError, check
@@ -31,6 +32,18 @@ UNKNOWN_EXIT = -1
 CONSOLE_SIGNALS = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
 
 
+#: The ``ProcessModifyRequest`` that closes the process's stdin.
+CLOSE_STDIN_REQUEST: Final[dict[str, Any]] = {
+    "Operation": "CloseHandle",
+    "CloseHandle": {"Handle": "StdIn"},
+}
+
+
+def console_size_request(width: int, height: int) -> dict[str, Any]:
+    """The ``ProcessModifyRequest`` that resizes the console."""
+    return {"Operation": "ConsoleSize", "ConsoleSize": {"Height": height, "Width": width}}
+
+
 def _stream(handle: Any, mode: str) -> IO[bytes] | None:
     if handle in (ffi.NULL, INVALID_HANDLE_VALUE):
         return None
@@ -40,7 +53,15 @@ def _stream(handle: Any, mode: str) -> IO[bytes] | None:
 class Process:
     """A process started with `ComputeSystem.create_process` or opened by pid."""
 
-    def __init__(self, system: ComputeSystem, handle: Any, pid: int, info: Any = None) -> None:
+    def __init__(
+        self,
+        system: ComputeSystem,
+        handle: Any,
+        pid: int,
+        info: Any = None,
+        *,
+        catch_up: bool = True,
+    ) -> None:
         self.system = system
         self.pid = pid
         self.stdin: IO[bytes] | None = None
@@ -69,12 +90,17 @@ class Process:
                 system_id=system.id,
                 pid=pid,
             )
-            status = self.properties()
-            if status.exited:  # it exited before the callback was there to hear it
-                self._hub.record(Event(EventType.PROCESS_EXITED, status.to_json()))
+            if catch_up:  # (pyhcs.aio does it with an awaited query instead)
+                self.caught_up(self.properties())
         except BaseException:
             self.close()
             raise
+
+    def caught_up(self, status: schema.ProcessStatus) -> None:
+        """Record the exit that ``status`` (queried after the callback was registered) shows,
+        if the process exited before the callback was there to hear it."""
+        if status.exited:
+            self._hub.record(Event(EventType.PROCESS_EXITED, status.to_json()))
 
     def _where(self, operation: str) -> Where:
         return Where(operation, self.system.id, self.pid)
@@ -84,7 +110,7 @@ class Process:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; its exit code (-1 if HCS could not tell one)."""
         event = self._hub.wait_terminal(timeout, "HcsWaitForProcessExit")
-        return _exit_code(event)
+        return exit_code_of(event)
 
     @property
     def exit_code(self) -> int | None:
@@ -92,7 +118,7 @@ class Process:
         event = self._hub.terminal
         if event is None or event.type != EventType.PROCESS_EXITED:
             return None
-        return _exit_code(event)
+        return exit_code_of(event)
 
     def poll(self) -> int | None:
         """subprocess-style: the exit code if it exited, else None."""
@@ -139,16 +165,16 @@ class Process:
 
     def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
         """Set the size of the process's console (EmulateConsole)."""
-        self._modify(
-            {"Operation": "ConsoleSize", "ConsoleSize": {"Height": height, "Width": width}}, timeout
-        )
+        self._modify(console_size_request(width, height), timeout)
 
     def close_stdin(self, *, timeout: float | None = None) -> None:
-        """End the process's stdin (it reads EOF) and close our end of it."""
+        """End the process's stdin (it reads EOF) and close our end of it; a process that
+        already exited is not an error."""
         if self.stdin is not None:
             self.stdin.close()
             self.stdin = None
-        self._modify({"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}, timeout)
+        with contextlib.suppress(AlreadyStoppedError):  # it exited: no stdin left to close
+            self._modify(CLOSE_STDIN_REQUEST, timeout)
 
     def properties(self, *, timeout: float | None = None) -> schema.ProcessStatus:
         """``ProcessStatus``: pid, whether it exited, its exit code."""
@@ -204,7 +230,8 @@ class Process:
         return f"<code>{escape(repr(self))}</code>"
 
 
-def _exit_code(event: Event) -> int:
+def exit_code_of(event: Event) -> int:
+    """The exit code a ProcessExited event carries (-1 when HCS could not tell one)."""
     status = event.payload
     if not isinstance(status, schema.ProcessStatus):
         return UNKNOWN_EXIT

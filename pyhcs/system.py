@@ -32,7 +32,7 @@ GENERIC_ALL: Final = 0x10000000
 Config = schema.Document | str
 
 
-def _text(document: Any) -> str | None:
+def document_text(document: Any) -> str | None:
     """A model, a dict or JSON text as the JSON HCS takes (None stays NULL)."""
     if document is None:
         return None
@@ -74,7 +74,7 @@ class ComputeSystem:
         cls, system_id: str, config: Config, *, timeout: float | None = None
     ) -> ComputeSystem:
         """Create a system from its ``ComputeSystem`` document (a model, a dict or JSON)."""
-        text = _text(config)
+        text = document_text(config)
         out = ffi.new("HCS_SYSTEM *")
         where = Where("HcsCreateComputeSystem", system_id)
         try:
@@ -120,7 +120,7 @@ class ComputeSystem:
         query: schema.Document | str | None = None, *, timeout: float | None = None
     ) -> list[schema.Properties]:
         """The systems HCS has, filtered by a ``SystemQuery`` (ids, names, types, owners)."""
-        text = _text(query)
+        text = document_text(query)
         outcome = run(
             lambda op: lib.HcsEnumerateComputeSystems(wide(text), op),
             Where("HcsEnumerateComputeSystems"),
@@ -139,7 +139,7 @@ class ComputeSystem:
         options: Any = None,
     ) -> str | None:
         function = getattr(lib, name)
-        text = _text(options)
+        text = document_text(options)
         extra = (ffi.NULL,) if name == "HcsModifyComputeSystem" else ()  # identity: none
         with self._handle.use(name) as handle:
             outcome = run(
@@ -225,7 +225,7 @@ class ComputeSystem:
 
     def create_process(self, params: Any, *, timeout: float | None = None) -> Process:
         """Start a process from ``ProcessParameters`` (a model, a dict or JSON)."""
-        text = _text(params)
+        text = document_text(params)
         out = ffi.new("HCS_PROCESS *")
         with self._handle.use("HcsCreateProcess") as handle:
             try:
@@ -269,17 +269,7 @@ class ComputeSystem:
         """Run a command to completion, as ``subprocess.run`` does: its output and exit code;
         ``check=True`` raises ``subprocess.CalledProcessError`` on a non-zero exit, a
         ``timeout`` terminates it and raises ``subprocess.TimeoutExpired``."""
-        line = command if isinstance(command, str) else subprocess.list2cmdline(list(command))
-        params: dict[str, Any] = {
-            "CommandLine": line,
-            "CreateStdInPipe": input is not None,
-            "CreateStdOutPipe": capture_output,
-            "CreateStdErrPipe": capture_output,
-        }
-        if cwd is not None:
-            params["WorkingDirectory"] = cwd
-        if env is not None:
-            params["Environment"] = dict(env)
+        line, params = run_parameters(command, input, capture_output, cwd, env)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.create_process(params) as process:
             try:
@@ -289,12 +279,7 @@ class ComputeSystem:
             except TimeoutError as exc:
                 process.terminate()
                 raise subprocess.TimeoutExpired(line, timeout or 0.0) from exc
-        result = subprocess.CompletedProcess(
-            line, code, out if capture_output else None, err if capture_output else None
-        )
-        if check:
-            result.check_returncode()
-        return result
+        return completed(line, code, out, err, capture_output=capture_output, check=check)
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -323,6 +308,40 @@ class ComputeSystem:
         from html import escape  # noqa: PLC0415 (notebooks only)
 
         return f"<code>{escape(repr(self))}</code>"
+
+
+def run_parameters(
+    command: str | Sequence[str],
+    data: bytes | None,
+    capture_output: bool,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+) -> tuple[str, dict[str, Any]]:
+    """The command line and ``ProcessParameters`` of a subprocess-style ``run``."""
+    line = command if isinstance(command, str) else subprocess.list2cmdline(list(command))
+    params: dict[str, Any] = {
+        "CommandLine": line,
+        "CreateStdInPipe": data is not None,
+        "CreateStdOutPipe": capture_output,
+        "CreateStdErrPipe": capture_output,
+    }
+    if cwd is not None:
+        params["WorkingDirectory"] = cwd
+    if env is not None:
+        params["Environment"] = dict(env)
+    return line, params
+
+
+def completed(
+    line: str, code: int, out: bytes, err: bytes, *, capture_output: bool, check: bool
+) -> subprocess.CompletedProcess[bytes]:
+    """What a subprocess-style ``run`` returns (CalledProcessError for ``check``)."""
+    result = subprocess.CompletedProcess(
+        line, code, out if capture_output else None, err if capture_output else None
+    )
+    if check:
+        result.check_returncode()
+    return result
 
 
 def _communicate(

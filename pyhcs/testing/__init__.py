@@ -24,7 +24,7 @@ from typing import Any
 from pyhcs import callbacks, handle
 from pyhcs.emulator import cli, statedir
 from pyhcs.emulator.client import autostart
-from pyhcs.emulator.client.faults import Fault
+from pyhcs.emulator.client.faults import Fault, Hold
 from pyhcs.errors import EmulatorError
 from pyhcs.raw import lib
 
@@ -62,10 +62,9 @@ class FaultInjector:
         return self._active(function, Fault(delay=seconds, count=count))
 
     def hold(self, function: str, *, count: int | None = None) -> Any:
-        """``function`` stays pending until the ``threading.Event`` the block yields is set."""
-        import threading  # noqa: PLC0415
-
-        return self._active(function, Fault(hold=threading.Event(), count=count))
+        """``function`` stays pending until the block's ``fault.hold`` (a ``threading.Event``)
+        is set; held operations cost no thread each."""
+        return self._active(function, Fault(hold=Hold(), count=count))
 
     def drop_connection(self, function: str) -> Any:
         """``function`` cuts the connection to the service: everything after it sees

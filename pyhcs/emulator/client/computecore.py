@@ -22,7 +22,7 @@ from pyhcs.emulator import documents
 from pyhcs.emulator.client import handles
 from pyhcs.emulator.client.connection import Connection, Reply
 from pyhcs.emulator.client.dispatch import DRAIN_TIMEOUT, Dispatcher
-from pyhcs.emulator.client.faults import Fault, Faults
+from pyhcs.emulator.client.faults import Fault, Faults, Hold
 from pyhcs.emulator.client.memory import Allocator
 from pyhcs.errors import InvalidJsonError
 from pyhcs.raw.ffi import ffi
@@ -473,15 +473,27 @@ class Client:
         with self._delayed_cond:
             self._delayed += 1
 
+        def done() -> None:
+            with self._delayed_cond:
+                self._delayed -= 1
+                self._delayed_cond.notify_all()
+
+        def released() -> None:
+            try:
+                action()
+            finally:
+                done()
+
         def run() -> None:
             try:
                 fault.stall()
                 action()
             finally:
-                with self._delayed_cond:
-                    self._delayed -= 1
-                    self._delayed_cond.notify_all()
+                done()
 
+        if isinstance(fault.hold, Hold) and not fault.delay:
+            fault.hold.later(released)  # queued, not a thread per held call
+            return
         threading.Thread(target=run, name="pyhcs-emu-fault", daemon=True).start()
 
     def settle(self, timeout: float = 10.0) -> bool:

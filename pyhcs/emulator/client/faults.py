@@ -8,10 +8,52 @@ reported through the operation (the call itself is accepted), as HCS reports run
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Upper bound on how long a held call waits for its test to release it.
 HOLD_TIMEOUT = 30.0
+
+
+class Hold(threading.Event):
+    """The release switch of held calls: ``set()`` releases them all. Held op-taking calls wait
+    here as queued actions, not as a thread each, so a test can keep a thousand operations
+    pending without a thousand threads; one timer thread per hold bounds them by HOLD_TIMEOUT."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._actions: list[Callable[[], None]] = []
+        self._timer: threading.Timer | None = None
+
+    def later(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once released (at once if already released)."""
+        with self._lock:
+            if not self.is_set():
+                self._actions.append(action)
+                if self._timer is None:
+                    self._timer = threading.Timer(HOLD_TIMEOUT, self.set)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        action()
+
+    def set(self) -> None:
+        """Release: the queued actions run in order on one thread of their own (never on the
+        caller's, which may be an event loop or a callback)."""
+        super().set()
+        with self._lock:
+            actions, self._actions = self._actions, []
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if actions:
+
+            def run() -> None:
+                for action in actions:
+                    action()
+
+            threading.Thread(target=run, name="pyhcs-emu-release", daemon=True).start()
 
 
 @dataclass
