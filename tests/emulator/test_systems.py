@@ -12,7 +12,7 @@ import pytest
 from pyhcs import hresult as hr
 from pyhcs.emulator.client.table import Table
 from pyhcs.raw.ffi import ffi
-from tests.emulator.capi import CApi, Events
+from tests.emulator.capi import CApi, Events, read_line
 from tests.emulator.conftest import CONTAINER
 
 
@@ -138,11 +138,16 @@ def test_terminate_on_last_handle_close(table: Table, c: CApi) -> None:
 def test_statistics_and_process_list(table: Table, c: CApi) -> None:
     system, _, _ = c.create("sm-5", CONTAINER)
     c.system_op("HcsStartComputeSystem", system)
-    process, code, info, _ = c.spawn(system, {"CommandLine": "sleep 30"})
+    # The process says it runs before it is measured: right at exec its memory is not mapped
+    # yet, and a resident size of 0 would be the truth then.
+    command = {"CommandLine": 'sh -c "echo ready; sleep 30"', "CreateStdOutPipe": True}
+    process, code, info, _ = c.spawn(system, command)
     assert code == 0
+    assert read_line(info.StdOutput) == b"ready\n"
+    table.CloseHandle(info.StdOutput)
     props = c.properties(system, {"PropertyTypes": ["Statistics", "ProcessList"]})
     assert [p["ProcessId"] for p in props["ProcessList"]] == [info.ProcessId]
-    assert props["ProcessList"][0]["ImageName"] == "sleep"
+    assert props["ProcessList"][0]["ImageName"] == "sh"
     assert props["Statistics"]["Memory"]["MemoryUsagePrivateWorkingSetBytes"] > 0
     c.system_op("HcsTerminateComputeSystem", system)
     code, status = c.wait_process(process)
