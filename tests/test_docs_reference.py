@@ -19,6 +19,8 @@ from tests.test_quality import _run
 MODULES = (
     "pyhcs.system",
     "pyhcs.process",
+    "pyhcs.layer",
+    "pyhcs.network",
     "pyhcs.events",
     "pyhcs.timeouts",
     "pyhcs.testing",

@@ -82,8 +82,9 @@ def test_the_notebook_runs_and_shows_a_container_from_layers(
     everything = "\n".join(shown)
     assert "'emulator'" in shown[0]
     assert "['motd.txt']" in shown[1]  # the imported layer's files
-    assert "(0, b'1\\n')" in shown[2]  # python -c "print(1)" in the container
-    assert shown[3] == "hello from a layer ('mine', False)"  # written to the writable layer only
+    assert shown[2].startswith("Layer(")
+    assert "(0, b'1\\n')" in shown[3]  # python -c "print(1)" in the container
+    assert shown[4] == "hello from a layer ('mine', False)"  # written to the writable layer only
     for seen in (
         "(<State.RUNNING: 'Running'>, <SystemType.CONTAINER: 'Container'>, 'notebook', True)",
         "'timestamp', 'uptime100ns']",  # statistics
