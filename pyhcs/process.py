@@ -22,6 +22,9 @@ from pyhcs.raw import INVALID_HANDLE_VALUE, ffi, lib, open_pipe
 from pyhcs.raw.strings import wide
 from pyhcs.timeouts import TimeoutClass
 
+#: The API; the other module-level names are shared with `pyhcs.aio` only.
+__all__ = ["CONSOLE_SIGNALS", "UNKNOWN_EXIT", "Process"]
+
 if TYPE_CHECKING:
     from pyhcs.system import ComputeSystem
 

@@ -26,6 +26,9 @@ from pyhcs.raw import ffi, lib
 from pyhcs.raw.strings import take_wide, wide
 from pyhcs.timeouts import TimeoutClass
 
+#: The API; the other module-level names are shared with `pyhcs.aio` only.
+__all__ = ["GENERIC_ALL", "ComputeSystem", "Config"]
+
 #: ``requestedAccess`` for HcsOpenComputeSystem (GENERIC_ALL, as hcsshim asks).
 GENERIC_ALL: Final = 0x10000000
 
