@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,10 @@ from pyhcs import callbacks, handle
 from pyhcs.emulator import cli, statedir
 from pyhcs.emulator.client import autostart
 from pyhcs.emulator.client.faults import Fault, Hold
-from pyhcs.errors import EmulatorError
+from pyhcs.errors import EmulatorError, InvalidStateError
 from pyhcs.raw import lib
 
-__all__ = ["Emulator", "FaultInjector", "LeakError"]
+__all__ = ["Emulator", "FaultInjector", "Layers", "LeakError"]
 
 
 class LeakError(AssertionError):
@@ -125,3 +125,64 @@ class Emulator:
     def stop(self) -> None:
         """Stop the service (every system it holds is terminated)."""
         cli.stop(self.pid)
+
+
+class Layers:
+    """Fresh layers for one test, made in ``root`` and destroyed afterwards (`cleanup`): a base
+    layer with the files you name, layers on top of it, writable layers for containers."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._made: list[Any] = []
+
+    def _folder(self, name: str) -> Path:
+        count = sum(1 for _ in self.root.glob(f"{name}*")) if self.root.exists() else 0
+        return self.root / (name if count == 0 else f"{name}-{count}")
+
+    def layer(
+        self,
+        files: Mapping[str, str | bytes] | None = None,
+        parents: Sequence[Any] = (),
+        *,
+        name: str = "layer",
+    ) -> Any:
+        """A read-only layer holding ``files`` (relative path -> content), imported on top of
+        ``parents`` (top-most first) the way an image layer is."""
+        from pyhcs.layer import Layer  # noqa: PLC0415 (keeps the plugin light)
+
+        download = self._folder(f"{name}-download")
+        for relative, content in (files or {}).items():
+            target = download / "Files" / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = content.encode() if isinstance(content, str) else content
+            target.write_bytes(data)
+        (download / "Files").mkdir(parents=True, exist_ok=True)
+        layer = Layer(self._folder(name)).import_from(download, list(parents))
+        self._made.append(layer)
+        return layer
+
+    def base(self, files: Mapping[str, str | bytes] | None = None, *, name: str = "base") -> Any:
+        """A base OS layer (HcsSetupBaseOSLayer done) holding ``files``."""
+        layer = self.layer(files or {"hello.txt": "hello from the base layer\n"}, name=name)
+        layer.setup_base_os({"Type": "Container"})
+        return layer
+
+    def writable(self, parents: Sequence[Any], *, name: str = "scratch") -> Any:
+        """An initialized writable layer over ``parents`` (attach it to run a container)."""
+        from pyhcs.layer import Layer  # noqa: PLC0415
+
+        layer = Layer(self._folder(name)).initialize_writable(list(parents))
+        self._made.append(layer)
+        return layer
+
+    def cleanup(self) -> None:
+        """Destroy every layer made here (a writable layer left attached is detached first)."""
+        for layer in reversed(self._made):
+            if not Path(layer.path).exists():
+                continue
+            try:
+                layer.destroy()
+            except InvalidStateError:  # still attached (ERROR_BUSY)
+                layer.detach_filter()
+                layer.destroy()
+        self._made.clear()

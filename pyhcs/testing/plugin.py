@@ -5,6 +5,8 @@
 - ``hcs`` (test): the same emulator, and afterwards the check that the test leaked no handle,
   string or callback (`Emulator.assert_no_leaks`).
 - ``hcs_faults`` (test): fault injection as context managers, cleared after the test.
+- ``hcs_layers`` (test): fresh layers (a base layer with chosen files, layers on it, writable
+  layers) in the test's temporary directory, destroyed after the test.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pyhcs.testing import Emulator, FaultInjector
+    from pathlib import Path
+
+    from pyhcs.testing import Emulator, FaultInjector, Layers
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +41,12 @@ def hcs(hcs_emulator: Emulator) -> Iterator[Emulator]:
 def hcs_faults(hcs_emulator: Emulator) -> Iterator[FaultInjector]:
     yield hcs_emulator.faults
     hcs_emulator.table.client.faults.clear()
+
+
+@pytest.fixture
+def hcs_layers(hcs_emulator: Emulator, tmp_path: Path) -> Iterator[Layers]:
+    from pyhcs.testing import Layers  # noqa: PLC0415
+
+    layers = Layers(tmp_path / "layers")
+    yield layers
+    layers.cleanup()
