@@ -8,12 +8,13 @@ registration: that status is HCS's own, never a made-up one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from pyhcs import callbacks, schema
-from pyhcs.errors import AlreadyStoppedError, check
+from pyhcs.errors import AlreadyStoppedError, ProcessAlreadyStoppedError, check
 from pyhcs.events import Event, EventHub, EventType
 from pyhcs.handle import OwnedHandle
 from pyhcs.operations import Where, run
@@ -110,6 +111,7 @@ class Process:
                 self._where("HcsSignalProcess"),
                 TimeoutClass.PROCESS_SIGNAL,
                 timeout,
+                owner=self._handle,
             )
 
     def terminate(self, *, timeout: float | None = None) -> None:
@@ -121,6 +123,7 @@ class Process:
                     self._where("HcsTerminateProcess"),
                     TimeoutClass.PROCESS_SIGNAL,
                     timeout,
+                    owner=self._handle,
                 )
             except AlreadyStoppedError:
                 return
@@ -135,6 +138,7 @@ class Process:
                 self._where("HcsModifyProcess"),
                 TimeoutClass.MODIFY,
                 timeout,
+                owner=self._handle,
             )
 
     def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
@@ -144,11 +148,16 @@ class Process:
         )
 
     def close_stdin(self, *, timeout: float | None = None) -> None:
-        """End the process's stdin (it reads EOF) and close our end of it."""
+        """End the process's stdin (it reads EOF) and close our end of it.
+
+        HCS is told first and our end closed after, as hcsshim does: closing our end first
+        lets the process see EOF, exit, and make the request fail. A process that exited
+        already has no stdin left to end: that is not an error."""
+        with contextlib.suppress(ProcessAlreadyStoppedError):
+            self._modify({"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}, timeout)
         if self.stdin is not None:
             self.stdin.close()
             self.stdin = None
-        self._modify({"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}, timeout)
 
     def properties(self, *, timeout: float | None = None) -> schema.ProcessStatus:
         """``ProcessStatus``: pid, whether it exited, its exit code."""
@@ -158,6 +167,7 @@ class Process:
                 self._where("HcsGetProcessProperties"),
                 TimeoutClass.QUERY,
                 timeout,
+                owner=self._handle,
             )
         return schema.ProcessStatus.parse(outcome.document or "{}")
 

@@ -147,6 +147,7 @@ class ComputeSystem:
                 Where(name, self.id),
                 kind,
                 timeout,
+                owner=self._handle,
             )
         return outcome.document
 
@@ -235,6 +236,7 @@ class ComputeSystem:
                     TimeoutClass.PROCESS_CREATE,
                     timeout,
                     process_info=True,
+                    owner=self._handle,
                 )
             except BaseException:
                 if out[0] != ffi.NULL:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,22 @@ from pyhcs.emulator.client.faults import Fault
 from pyhcs.errors import EmulatorError
 from pyhcs.raw import lib
 
-__all__ = ["Emulator", "FaultInjector", "LeakError"]
+__all__ = ["Emulator", "FaultInjector", "HeldFault", "LeakError"]
 
 
 class LeakError(AssertionError):
     """A test left handles, strings or callbacks behind."""
+
+
+@dataclass
+class HeldFault(Fault):
+    """A `Fault` that holds its calls and tells when one is held."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def stall(self) -> None:
+        self.entered.set()
+        super().stall()
 
 
 class FaultInjector:
@@ -62,10 +75,9 @@ class FaultInjector:
         return self._active(function, Fault(delay=seconds, count=count))
 
     def hold(self, function: str, *, count: int | None = None) -> Any:
-        """``function`` stays pending until the ``threading.Event`` the block yields is set."""
-        import threading  # noqa: PLC0415
-
-        return self._active(function, Fault(hold=threading.Event(), count=count))
+        """``function`` stays pending until the block's ``fault.hold`` event is set;
+        ``fault.entered`` is set once a call is held (so a test knows it is pending)."""
+        return self._active(function, HeldFault(hold=threading.Event(), count=count))
 
     def drop_connection(self, function: str) -> Any:
         """``function`` cuts the connection to the service: everything after it sees
