@@ -123,8 +123,10 @@ _dispatcher = _Dispatcher()
 class EventHub:
     """The events of one handle (a system or a process)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, system_id: str | None = None, pid: int | None = None) -> None:
         self.what = what
+        #: What the errors of this hub name (the system, and the process if it is one's).
+        self.context: dict[str, Any] = {"system_id": system_id, "pid": pid}
         self._cond = threading.Condition()
         self._history: collections.deque[Event] = collections.deque(maxlen=HISTORY)
         self._count = 0
@@ -185,17 +187,21 @@ class EventHub:
         with self._cond:
             while self._terminal is None:
                 if self._closed:
-                    raise InvalidHandleError(f"{self.what} was closed", operation=operation)
+                    raise InvalidHandleError(
+                        f"{self.what} was closed", operation=operation, **self.context
+                    )
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise OperationTimeoutError(
-                        f"{self.what} did not exit within {timeout} s", operation=operation
+                        f"{self.what} did not exit within {timeout} s",
+                        operation=operation,
+                        **self.context,
                     )
                 self._cond.wait(left)
             event = self._terminal
         if event.type == EventType.SERVICE_DISCONNECT:
             raise ServiceDisconnectError(
-                f"{self.what}: the HCS service went away", operation=operation
+                f"{self.what}: the HCS service went away", operation=operation, **self.context
             )
         return event
 
@@ -211,7 +217,9 @@ class EventHub:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         raise OperationTimeoutError(
-                            f"no event from {self.what} within {timeout} s", operation="events"
+                            f"no event from {self.what} within {timeout} s",
+                            operation="events",
+                            **self.context,
                         )
                     self._cond.wait(left)
                 first = self._count - len(self._history)

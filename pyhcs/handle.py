@@ -57,8 +57,12 @@ class OwnedHandle:
         close: Callable[[Any], Any],
         what: str,
         after: Callable[[], None],
+        *,
+        system_id: str | None = None,
+        pid: int | None = None,
     ) -> None:
         self.what = what
+        self._context: dict[str, Any] = {"system_id": system_id, "pid": pid}
         self._value = value
         self._close = close
         self._after = after
@@ -80,7 +84,9 @@ class OwnedHandle:
         """The raw handle for one call; InvalidHandleError once closed."""
         with self._cond:
             if self._closed:
-                raise InvalidHandleError(f"{self.what} is closed", operation=operation)
+                raise InvalidHandleError(
+                    f"{self.what} is closed", operation=operation, **self._context
+                )
             self._active += 1
         try:
             yield self._value

@@ -51,7 +51,7 @@ class Process:
             self.stdin = _stream(info.StdInput, "wb")
             self.stdout = _stream(info.StdOutput, "rb")
             self.stderr = _stream(info.StdError, "rb")
-        self._hub = EventHub(f"process {pid} of {system.id!r}")
+        self._hub = EventHub(f"process {pid} of {system.id!r}", system_id=system.id, pid=pid)
         key = callbacks.register(self._hub.deliver)
         self._key = key
         self._handle = OwnedHandle(
@@ -60,6 +60,8 @@ class Process:
             lib.HcsCloseProcess,
             f"process {pid} of compute system {system.id!r}",
             lambda: callbacks.unregister(key),
+            system_id=system.id,
+            pid=pid,
         )
         try:
             check(

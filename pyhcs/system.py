@@ -46,7 +46,7 @@ class ComputeSystem:
 
     def __init__(self, handle: Any, system_id: str) -> None:
         self.id = system_id
-        self._hub = EventHub(f"compute system {system_id!r}")
+        self._hub = EventHub(f"compute system {system_id!r}", system_id=system_id)
         key = callbacks.register(self._hub.deliver)
         self._handle = OwnedHandle(
             self,
@@ -54,6 +54,7 @@ class ComputeSystem:
             lib.HcsCloseComputeSystem,
             f"compute system {system_id!r}",
             lambda: callbacks.unregister(key),
+            system_id=system_id,
         )
         try:
             check(

@@ -139,6 +139,7 @@ def test_a_call_after_close_has_begun_is_refused(hcs: Emulator) -> None:
         system.properties()
     assert refused.value.operation == "HcsGetComputeSystemProperties"
     assert "compute system 'close-first' is closed" in str(refused.value)
+    assert refused.value.system_id == "close-first"
 
 
 def test_close_from_inside_an_event_callback(hcs: Emulator) -> None:

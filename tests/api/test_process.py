@@ -88,6 +88,7 @@ def test_wait_poll_and_exit_code_of_a_running_process(hcs: Emulator) -> None:
         with pytest.raises(errors.OperationTimeoutError) as late:
             sleep.wait(0.01)
         assert late.value.operation == "HcsWaitForProcessExit"
+        assert (late.value.system_id, late.value.pid) == ("proc-poll", sleep.pid)
         assert sleep.poll() is None  # a wait that timed out changed nothing
         sleep.terminate()
         assert sleep.wait(10) == TERMINATED
@@ -191,8 +192,9 @@ def test_closing_a_process_handle_does_not_kill_the_process(hcs: Emulator) -> No
         sleep.close()  # twice is a no-op
         assert (sleep.closed, sleep.stdout) == (True, None)
         for call in (sleep.wait, sleep.properties, sleep.terminate):
-            with pytest.raises(errors.InvalidHandleError):
+            with pytest.raises(errors.InvalidHandleError) as refused:
                 call()
+            assert (refused.value.system_id, refused.value.pid) == ("proc-close", pid)
         with system.open_process(pid) as again:
             assert again.properties().exited is False  # still running
             again.terminate()
