@@ -13,14 +13,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
 
 from pyhcs import ComputeSystem, Event, EventType, Process, errors, schema
 from pyhcs import hresult as hr
-from pyhcs.testing import Emulator
+from pyhcs.testing import Emulator, FaultInjector
 
 CONTAINER: dict[str, Any] = {
     "SchemaVersion": {"Major": 2, "Minor": 1},
@@ -96,14 +96,20 @@ def test_wait_poll_and_exit_code_of_a_running_process(hcs: Emulator) -> None:
         assert sleep.properties().exit_code == TERMINATED
 
 
-def test_processes_that_exit_before_their_callback_is_registered(hcs: Emulator) -> None:
+@pytest.mark.parametrize("late", [False, True], ids=["as-fast-as-it-goes", "callback-late"])
+def test_processes_that_exit_before_their_callback_is_registered(
+    hcs: Emulator, hcs_faults: FaultInjector, late: bool
+) -> None:
     """HCS does not replay ProcessExited to a callback registered after the exit; the Process
-    learns such an exit from HCS's own status, so a fast ``true`` never hangs a wait."""
-    with running("proc-fast") as system:
-        for n in range(40):
-            code = n % 4
-            with system.create_process(params(f'sh -c "exit {code}"')) as quick:
-                assert quick.wait(10) == code, n
+    learns such an exit from HCS's own status, so a fast exit never hangs a wait. With the
+    callback registration delayed, most exits come before it."""
+    with running(f"proc-fast-{late}") as system:
+        delay = hcs_faults.delay("HcsSetProcessCallback", 0.05) if late else nullcontext()
+        with delay:
+            for n in range(40 if not late else 10):
+                code = n % 4
+                with system.create_process(params(f'sh -c "exit {code}"')) as quick:
+                    assert quick.wait(10) == code, n
 
 
 def test_ctrl_c_and_terminate(hcs: Emulator) -> None:
