@@ -269,3 +269,25 @@ def test_process_is_exported_and_typed(hcs: Emulator) -> None:
         assert isinstance(quick, Process)
         assert quick.system is system
         assert quick.wait(10) == 0
+
+
+def test_run_streams_large_input_and_output_concurrently(hcs: Emulator) -> None:
+    """``cat`` echoes 8 MiB: far more than a pipe holds, so writing all before reading (or
+    reading before writing) would deadlock."""
+    data = os.urandom(8 << 20)
+    with running("proc-run-big") as system:
+        result = system.run(["cat"], input=data, timeout=60)
+    assert (result.returncode, len(result.stdout), result.stdout == data) == (0, len(data), True)
+
+
+def test_run_timeout_holds_even_when_the_input_is_never_read(hcs: Emulator) -> None:
+    with running("proc-run-timeout") as system:
+        with pytest.raises(subprocess.TimeoutExpired) as expired:
+            system.run(["sleep", "30"], input=b"x" * (8 << 20), timeout=0.5)
+        assert expired.value.timeout == 0.5
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            system.run(
+                ["sh", "-c", "echo $GREETING >&2; exit 4"], env={"GREETING": "hi"}, check=True
+            )
+        assert (failed.value.returncode, failed.value.stderr) == (4, b"hi\n")
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("pyhcs-run-")]
