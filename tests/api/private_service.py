@@ -19,13 +19,8 @@ from typing import Any
 
 from pyhcs import ComputeSystem, errors
 from pyhcs.testing import Emulator
+from tests.api.support import CONTAINER
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "api-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "Container": {},
-}
 BOUND = 30.0  # every wait here is bounded; the parent bounds this whole process too
 
 
@@ -66,12 +61,10 @@ def main(directory: str, mode: str) -> dict[str, Any]:
                 seen["cutting call"] = outcome(process.properties)
         else:
             os.kill(emulator.pid, signal.SIGKILL)
-        # A held request was never sent, so the emulator has nothing to fail when the
-        # connection goes: released now, it meets the cut connection.
-        held.hold.set()
         for thread in threads:
             thread.join(BOUND)
         seen["hung"] = [t.name for t in threads if t.is_alive()]
+        held.hold.set()  # the held request now meets the cut connection: nothing to see
     seen["events"] = events
     seen["later: start"] = outcome(system.start)
     seen["later: process.terminate"] = outcome(process.terminate)

@@ -14,19 +14,14 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from typing import Any
 
 import pytest
 
 from pyhcs import ComputeSystem, Event, Process, errors
 from pyhcs.testing import Emulator, FaultInjector, LeakError
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "api-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "Container": {},
-}
+from .support import CONTAINER, together
+
 #: Create/close cycles of the no-leak test: ~0.6 ms each on the 2-core reference machine, so
 #: the issue's 10,000 fit in a few seconds.
 CYCLES = 10_000
@@ -212,54 +207,29 @@ def test_failing_callbacks_never_reach_c_and_others_still_run(
 
 
 def test_threads_hammering_one_process_and_closing_it_together(hcs: Emulator) -> None:
-    failures: list[BaseException] = []
     with ComputeSystem.create("hammer-process", CONTAINER) as system:
         system.start()
         process = system.create_process({"CommandLine": "sleep 30"})
-        barrier = threading.Barrier(6)
 
-        def hammer() -> None:
-            try:
-                barrier.wait(10)
-                for _ in range(10):
-                    assert process.properties().exited is False
-                    assert process.poll() is None
-                    with system.open_process(process.pid) as again:
-                        assert again.pid == process.pid
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                failures.append(exc)
+        def hammer(_n: int) -> None:
+            for _ in range(10):
+                assert process.properties().exited is False
+                assert process.poll() is None
+                with system.open_process(process.pid) as again:
+                    assert again.pid == process.pid
 
-        threads = [threading.Thread(target=hammer) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert failures == []
-        assert not any(thread.is_alive() for thread in threads)
+        together(6, hammer)
 
         # Now everyone at once: queries racing closes of the same object.
-        closers = threading.Barrier(8)
         refused: list[BaseException] = []
 
         def close_or_query(n: int) -> None:
             try:
-                closers.wait(10)
-                if n % 2:
-                    process.close()
-                else:
-                    process.properties()
+                process.close() if n % 2 else process.properties()
             except (errors.InvalidHandleError, errors.OperationCancelledError) as exc:
                 refused.append(exc)  # the query lost the race: typed, never a crash
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                failures.append(exc)
 
-        threads = [threading.Thread(target=close_or_query, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert failures == []
-        assert not any(thread.is_alive() for thread in threads)
+        together(8, close_or_query)
         assert process.closed
         assert len(refused) <= 4
 
@@ -267,22 +237,7 @@ def test_threads_hammering_one_process_and_closing_it_together(hcs: Emulator) ->
 def test_concurrent_closes_of_one_system_close_it_once(hcs: Emulator) -> None:
     system = ComputeSystem.create("close-race", CONTAINER)
     system.start()
-    barrier = threading.Barrier(8)
-    failures: list[BaseException] = []
-
-    def close() -> None:
-        try:
-            barrier.wait(10)
-            system.close()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=close) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert failures == []
+    together(8, lambda _n: system.close())
     assert system.closed
     assert zeroed(hcs) == {}
 

@@ -22,12 +22,8 @@ from pyhcs import ComputeSystem, Event, EventType, Process, errors, schema
 from pyhcs import hresult as hr
 from pyhcs.testing import Emulator, FaultInjector
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "api-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "Container": {},
-}
+from .support import CONTAINER
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: Exit codes on a Windows-flavoured system (docs/emulator.md, "Terminate" and "Signals").
 TERMINATED = 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import pickle
-from typing import Any
 
 import pytest
 
@@ -13,12 +12,7 @@ from pyhcs import ComputeSystem, errors, schema
 from pyhcs import hresult as hr
 from pyhcs.testing import Emulator
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "api-tests",
-    "ShouldTerminateOnLastHandleClosed": True,
-    "Container": {},
-}
+from .support import CONTAINER
 
 
 def test_an_hcs_failure_names_everything_and_hints_the_fix(hcs: Emulator) -> None:
