@@ -3,15 +3,18 @@
 HCS delivers an event to the handle's callback on one of its own threads (`pyhcs.callbacks`).
 An `EventHub` per object records it and hands it on without blocking that thread: waiters
 wake, iterators get it in order, and user callbacks run on the one ``pyhcs-events`` thread (a
-slow or failing user callback never holds HCS up). ``SystemExited``/``ProcessExited`` and
-``ServiceDisconnect`` are terminal: the first one wins and is kept. Closing the object is not an
-event: waiters are woken with "closed", never with a made-up exit.
+slow or failing user callback never holds HCS up); none runs once its object is closed or it
+was unsubscribed, even if its event was already queued behind a slow one.
+``SystemExited``/``ProcessExited`` and ``ServiceDisconnect`` are terminal: the first one wins
+and is kept. Closing the object is not an event: waiters are woken with "closed", never with a
+made-up exit.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
+import functools
 import json
 import logging
 import queue
@@ -97,22 +100,31 @@ class _Dispatcher:
     """The ``pyhcs-events`` thread: runs user callbacks in arrival order, off HCS's threads."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[[Event], None], Event]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[
+            tuple[Callable[[Event], None], Event, Callable[[], bool]]
+        ] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def post(self, callback: Callable[[Event], None], event: Event) -> None:
+    def post(
+        self,
+        callback: Callable[[Event], None],
+        event: Event,
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Run ``callback(event)`` in turn, if ``wanted()`` still says so by then."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pyhcs-events", daemon=True)
                 self._thread.start()
-        self._queue.put((callback, event))
+        self._queue.put((callback, event, wanted))
 
     def _run(self) -> None:
         while True:
-            callback, event = self._queue.get()
+            callback, event, wanted = self._queue.get()
             try:
-                callback(event)
+                if wanted():
+                    callback(event)
             except Exception:  # a user's callback must not stop the others
                 log.exception("event callback %r failed on %r", callback, event)
 
@@ -151,7 +163,12 @@ class EventHub:
             callbacks = list(self._callbacks)
             self._cond.notify_all()
         for callback in callbacks:
-            _dispatcher.post(callback, event)
+            # Not once the object is closed or the callback unsubscribed, even if queued.
+            _dispatcher.post(callback, event, functools.partial(self._subscribed, callback))
+
+    def _subscribed(self, callback: Callable[[Event], None]) -> bool:
+        with self._cond:
+            return callback in self._callbacks
 
     def close(self) -> None:
         """The object was closed: wake every waiter and iterator with "closed"."""

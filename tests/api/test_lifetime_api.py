@@ -251,3 +251,38 @@ def test_process_objects_are_independent_of_the_system_handle(hcs: Emulator) -> 
     system.close()  # last handle: the system is terminated, its processes with it
     assert process.wait(10) == 1
     process.close()
+
+
+def test_no_user_callback_runs_once_its_object_is_closed(hcs: Emulator) -> None:
+    """A callback whose event waits behind a slow one is dropped when its object is closed
+    (or it is unsubscribed) in the meantime: after close, nothing of the object's runs."""
+    entered, release, flushed = threading.Event(), threading.Event(), threading.Event()
+    late: list[str] = []
+
+    def slow(_event: Event) -> None:
+        entered.set()
+        release.wait(10)
+
+    with (
+        ComputeSystem.create("queue-slow", CONTAINER) as slow_system,
+        ComputeSystem.create("queue-closed", CONTAINER) as closed_system,
+        ComputeSystem.create("queue-unsubscribed", CONTAINER) as quiet_system,
+        ComputeSystem.create("queue-flush", CONTAINER) as flush_system,
+    ):
+        slow_system.on_event(slow)
+        closed_system.on_event(lambda _e: late.append("closed"))
+        unsubscribe = quiet_system.on_event(lambda _e: late.append("unsubscribed"))
+        flush_system.on_event(lambda _e: flushed.set())
+        for system in (slow_system, closed_system, quiet_system):
+            system.start()
+            system.terminate()
+        assert entered.wait(10)  # the events thread is busy with the slow callback...
+        for system in (closed_system, quiet_system):
+            system.wait(10)  # ...while these two exits are recorded behind it
+        closed_system.close()
+        unsubscribe()
+        release.set()
+        flush_system.start()
+        flush_system.terminate()
+        assert flushed.wait(10)  # in order: everything queued before it was handled
+    assert late == []
