@@ -14,10 +14,13 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from typing import Any
 
 import pytest
 
-from pyhcs import ComputeSystem, Event, Process, errors
+from pyhcs import ComputeSystem, Event, Process, callbacks, errors
+from pyhcs import hresult as hr
+from pyhcs.raw import ffi, lib
 from pyhcs.testing import Emulator, FaultInjector, LeakError
 
 from .support import CONTAINER, together
@@ -286,3 +289,32 @@ def test_no_user_callback_runs_once_its_object_is_closed(hcs: Emulator) -> None:
         flush_system.terminate()
         assert flushed.wait(10)  # in order: everything queued before it was handled
     assert late == []
+
+
+def test_a_failing_handler_never_raises_into_c(
+    hcs: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trampolines' own guard: a handler that raises on HCS's thread is logged and
+    swallowed (cffi ``onerror``), and HCS is told nothing."""
+    called = threading.Event()
+
+    def handler(_operation: Any) -> None:
+        called.set()
+        raise RuntimeError("handler bug")
+
+    key = callbacks.register(handler)
+    try:
+        with caplog.at_level(logging.ERROR, logger="pyhcs.callbacks"):
+            op = lib.HcsCreateOperation(
+                callbacks.context(key), callbacks.trampoline("HCS_OPERATION_COMPLETION")
+            )
+            try:
+                assert lib.HcsEnumerateComputeSystems(ffi.NULL, op) == hr.S_OK
+                assert called.wait(10)
+                assert hcs.table.client.settle(10)
+            finally:
+                lib.HcsCloseOperation(op)
+    finally:
+        callbacks.unregister(key)
+    assert hcs.table.errors == []
+    assert any("handler bug" in record.getMessage() for record in caplog.records)
