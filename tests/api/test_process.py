@@ -287,3 +287,36 @@ def test_run_timeout_holds_even_when_the_input_is_never_read(hcs: Emulator) -> N
             )
         assert (failed.value.returncode, failed.value.stderr) == (4, b"hi\n")
     assert not [t.name for t in threading.enumerate() if t.name.startswith("pyhcs-run-")]
+
+
+def test_injected_failures_are_typed_and_name_the_process(
+    hcs: Emulator, hcs_faults: FaultInjector
+) -> None:
+    denied = '{"Error": -2147024891, "ErrorMessage": "injected: no access"}'
+    with running("proc-faults") as system:
+        with (
+            hcs_faults.fail("HcsCreateProcess", hr.E_ACCESSDENIED, document=denied, count=1),
+            pytest.raises(errors.AccessDeniedError) as refused,
+        ):
+            system.create_process(params("true"))
+        assert (refused.value.system_id, refused.value.message) == (
+            "proc-faults",
+            "injected: no access",
+        )
+        assert refused.value.hint is not None
+        assert "elevated" in refused.value.hint
+        with system.create_process(params("sleep 30")) as sleep:
+            with (
+                hcs_faults.fail("HcsOpenProcess", hr.ERROR_NOT_FOUND, count=1),
+                pytest.raises(errors.NotFoundError) as missing,
+            ):
+                system.open_process(sleep.pid)  # a direct failure, not through an operation
+            assert missing.value.pid == sleep.pid
+            with hcs_faults.hold("HcsTerminateProcess") as fault:
+                with pytest.raises(errors.OperationTimeoutError) as late:
+                    sleep.terminate(timeout=0.05)
+                assert (late.value.pid, late.value.operation) == (sleep.pid, "HcsTerminateProcess")
+                assert "cancelled" in str(late.value)
+                fault.hold.set()
+            sleep.terminate()  # the held request may have gone out once released: either way
+            assert sleep.wait(10) == TERMINATED
