@@ -258,6 +258,44 @@ class HcsError(Exception):
             text += f"\nhint: {self.hint}"
         return text
 
+    def _fields(self) -> list[tuple[str, str]]:
+        """What an error names, as (label, text) pairs, in reading order, set ones only."""
+        fields = [("HRESULT", hr.describe(self.hresult))]
+        if self.operation:
+            fields.append(("operation", self.operation))
+        if self.system_id is not None:
+            fields.append(("system", self.system_id))
+        if self.pid is not None:
+            fields.append(("pid", str(self.pid)))
+        fields.append(("message", self.message))
+        fields.extend(("event", event.message) for event in self.result.events if event.message)
+        if self.hint:
+            fields.append(("hint", self.hint))
+        return fields
+
+    def __repr__(self) -> str:
+        parts = [f"{self.name}"] + [
+            f"{key}={value!r}"
+            for key, value in (
+                ("operation", self.operation),
+                ("system_id", self.system_id),
+                ("pid", self.pid),
+                ("message", self.message),
+            )
+            if value is not None
+        ]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        """For notebooks: one row per thing the error names."""
+        from html import escape  # noqa: PLC0415 (notebooks only)
+
+        rows = "".join(
+            f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>"
+            for label, text in self._fields()
+        )
+        return f"<table><caption>{escape(type(self).__name__)}</caption>{rows}</table>"
+
 
 def _rebuild(cls: type[HcsError], message: str, context: dict[str, Any]) -> HcsError:
     extra = context.pop("extra", {})

@@ -3,15 +3,18 @@
 HCS delivers an event to the handle's callback on one of its own threads (`pyhcs.callbacks`).
 An `EventHub` per object records it and hands it on without blocking that thread: waiters
 wake, iterators get it in order, and user callbacks run on the one ``pyhcs-events`` thread (a
-slow or failing user callback never holds HCS up). ``SystemExited``/``ProcessExited`` and
-``ServiceDisconnect`` are terminal: the first one wins and is kept. Closing the object is not an
-event: waiters are woken with "closed", never with a made-up exit.
+slow or failing user callback never holds HCS up); none runs once its object is closed or it
+was unsubscribed, even if its event was already queued behind a slow one.
+``SystemExited``/``ProcessExited`` and ``ServiceDisconnect`` are terminal: the first one wins
+and is kept. Closing the object is not an event: waiters are woken with "closed", never with a
+made-up exit.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
+import functools
 import json
 import logging
 import queue
@@ -97,22 +100,31 @@ class _Dispatcher:
     """The ``pyhcs-events`` thread: runs user callbacks in arrival order, off HCS's threads."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[[Event], None], Event]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[
+            tuple[Callable[[Event], None], Event, Callable[[], bool]]
+        ] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def post(self, callback: Callable[[Event], None], event: Event) -> None:
+    def post(
+        self,
+        callback: Callable[[Event], None],
+        event: Event,
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Run ``callback(event)`` in turn, if ``wanted()`` still says so by then."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pyhcs-events", daemon=True)
                 self._thread.start()
-        self._queue.put((callback, event))
+        self._queue.put((callback, event, wanted))
 
     def _run(self) -> None:
         while True:
-            callback, event = self._queue.get()
+            callback, event, wanted = self._queue.get()
             try:
-                callback(event)
+                if wanted():
+                    callback(event)
             except Exception:  # a user's callback must not stop the others
                 log.exception("event callback %r failed on %r", callback, event)
 
@@ -123,8 +135,10 @@ _dispatcher = _Dispatcher()
 class EventHub:
     """The events of one handle (a system or a process)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, system_id: str | None = None, pid: int | None = None) -> None:
         self.what = what
+        #: What the errors of this hub name (the system, and the process if it is one's).
+        self.context: dict[str, Any] = {"system_id": system_id, "pid": pid}
         self._cond = threading.Condition()
         self._history: collections.deque[Event] = collections.deque(maxlen=HISTORY)
         self._count = 0
@@ -152,7 +166,12 @@ class EventHub:
             for listener in self._listeners:  # under the lock: each sees the recorded order
                 listener(event)
         for callback in callbacks:
-            _dispatcher.post(callback, event)
+            # Not once the object is closed or the callback unsubscribed, even if queued.
+            _dispatcher.post(callback, event, functools.partial(self._subscribed, callback))
+
+    def _subscribed(self, callback: Callable[[Event], None]) -> bool:
+        with self._cond:
+            return callback in self._callbacks
 
     def close(self) -> None:
         """The object was closed: wake every waiter and iterator with "closed"."""
@@ -212,17 +231,21 @@ class EventHub:
         with self._cond:
             while self._terminal is None:
                 if self._closed:
-                    raise InvalidHandleError(f"{self.what} was closed", operation=operation)
+                    raise InvalidHandleError(
+                        f"{self.what} was closed", operation=operation, **self.context
+                    )
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise OperationTimeoutError(
-                        f"{self.what} did not exit within {timeout} s", operation=operation
+                        f"{self.what} did not exit within {timeout} s",
+                        operation=operation,
+                        **self.context,
                     )
                 self._cond.wait(left)
             event = self._terminal
         if event.type == EventType.SERVICE_DISCONNECT:
             raise ServiceDisconnectError(
-                f"{self.what}: the HCS service went away", operation=operation
+                f"{self.what}: the HCS service went away", operation=operation, **self.context
             )
         return event
 
@@ -238,7 +261,9 @@ class EventHub:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         raise OperationTimeoutError(
-                            f"no event from {self.what} within {timeout} s", operation="events"
+                            f"no event from {self.what} within {timeout} s",
+                            operation="events",
+                            **self.context,
                         )
                     self._cond.wait(left)
                 first = self._count - len(self._history)

@@ -1,14 +1,23 @@
 """Ownership of one HCS handle by one Python object: used only while open, closed exactly once.
 
-Close order (as hcsshim learned it): stop accepting calls, wait for the calls already in flight
-to return, close the HCS handle (which unregisters its callback and waits for callbacks still
-running on it) without holding any lock, then let the owner drop its callback key and wake its
-waiters. A handle nobody closed is closed by a ``weakref.finalize`` safety net that warns
+Close order (as hcsshim learned it): stop accepting calls, cancel the operations of calls still
+in flight and wait for those calls to return, close the HCS handle (which unregisters its
+callback and waits for callbacks still running on it) without holding any lock, then let the
+owner drop its callback key and wake its waiters.
+
+So ``close`` during a pending call is prompt where HCS cancels (the call raises
+OperationCancelledError, naming the close), and bounded by that call's own timeout where it
+does not (``HcsCancelOperation`` is ``E_NOTIMPL`` on some hosts). It never closes the handle
+under a call that may still use it: closing a handle under a running call crashed
+computecore.dll for hcsshim.
+
+A handle nobody closed is closed by a ``weakref.finalize`` safety net that warns
 (``ResourceWarning``): kubelet once leaked gigabytes by forgetting to close.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
 import weakref
@@ -48,14 +57,21 @@ class OwnedHandle:
         close: Callable[[Any], Any],
         what: str,
         after: Callable[[], None],
+        *,
+        system_id: str | None = None,
+        pid: int | None = None,
     ) -> None:
         self.what = what
+        self._context: dict[str, Any] = {"system_id": system_id, "pid": pid}
         self._value = value
         self._close = close
         self._after = after
         self._cond = threading.Condition()
         self._active = 0
         self._closed = False
+        #: Cancel functions of the operations that calls in flight are waiting for.
+        self._pending: dict[int, Callable[[], object]] = {}
+        self._tokens = itertools.count()
         self._finalizer = weakref.finalize(owner, _leaked, what, value, close, after)
 
     @property
@@ -68,7 +84,9 @@ class OwnedHandle:
         """The raw handle for one call; InvalidHandleError once closed."""
         with self._cond:
             if self._closed:
-                raise InvalidHandleError(f"{self.what} is closed", operation=operation)
+                raise InvalidHandleError(
+                    f"{self.what} is closed", operation=operation, **self._context
+                )
             self._active += 1
         try:
             yield self._value
@@ -77,13 +95,32 @@ class OwnedHandle:
                 self._active -= 1
                 self._cond.notify_all()
 
+    @contextmanager
+    def cancelled_on_close(self, cancel: Callable[[], object]) -> Iterator[None]:
+        """While the block runs, `close` calls ``cancel`` (at once if closing has begun).
+        ``cancel`` runs under this handle's lock, so it never races the block's end: it must
+        be quick and must not wait for callbacks (``HcsCancelOperation`` of an operation that
+        has no completion callback)."""
+        with self._cond:
+            if self._closed:
+                cancel()
+            token = next(self._tokens)
+            self._pending[token] = cancel
+        try:
+            yield
+        finally:
+            with self._cond:
+                del self._pending[token]
+
     def close(self) -> bool:
-        """Close once (later calls do nothing and return False). Waits for calls in flight,
-        each of which is bounded by its own timeout."""
+        """Close once (later calls do nothing and return False). Cancels the operations calls
+        in flight wait for, then waits for those calls; each is bounded by its own timeout."""
         with self._cond:
             if self._closed:
                 return False
             self._closed = True
+            for cancel in self._pending.values():
+                cancel()
             while self._active:
                 self._cond.wait()
         self._finalizer.detach()

@@ -12,11 +12,13 @@ every case (closing a still-pending one is allowed: HCS finishes it and drops th
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext as _none
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pyhcs import hresult as hr
 from pyhcs.errors import OperationTimeoutError, error_from_hresult
+from pyhcs.handle import OwnedHandle
 from pyhcs.raw import ffi, lib
 from pyhcs.raw.strings import take_wide
 from pyhcs.timeouts import TimeoutClass, resolve, to_ms
@@ -79,8 +81,10 @@ def run(
     timeout: float | None = None,
     *,
     process_info: bool = False,
+    owner: OwnedHandle | None = None,
 ) -> Outcome:
-    """Run one call that takes an operation; raises the typed error of its failure."""
+    """Run one call that takes an operation; raises the typed error of its failure. With
+    ``owner`` (the handle the call is made on), closing that handle cancels the operation."""
     seconds = resolve(kind, timeout)
     op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
     if op == ffi.NULL:
@@ -90,7 +94,12 @@ def run(
         accepted = hr.to_unsigned(start(op))
         if hr.failed(accepted):
             raise where.error(accepted)
-        code, document = _wait(op, seconds, info)
+        with owner.cancelled_on_close(lambda: lib.HcsCancelOperation(op)) if owner else _none():
+            code, document = _wait(op, seconds, info)
+        if code == hr.HCS_E_OPERATION_ALREADY_CANCELLED and owner is not None and owner.closed:
+            raise where.error(
+                code, document, message=f"cancelled: {owner.what} was closed while it was pending"
+            )
         if code == hr.HCS_E_OPERATION_TIMEOUT:
             lib.HcsCancelOperation(op)  # E_NOTIMPL on older hosts: then the grace below runs out
             code, document = _wait(op, CANCEL_GRACE, info)

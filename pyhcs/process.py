@@ -74,7 +74,7 @@ class Process:
             self.stdin = _stream(info.StdInput, "wb")
             self.stdout = _stream(info.StdOutput, "rb")
             self.stderr = _stream(info.StdError, "rb")
-        self._hub = EventHub(f"process {pid} of {system.id!r}")
+        self._hub = EventHub(f"process {pid} of {system.id!r}", system_id=system.id, pid=pid)
         key = callbacks.register(self._hub.deliver)
         self._key = key
         self._handle = OwnedHandle(
@@ -83,6 +83,8 @@ class Process:
             lib.HcsCloseProcess,
             f"process {pid} of compute system {system.id!r}",
             lambda: callbacks.unregister(key),
+            system_id=system.id,
+            pid=pid,
         )
         try:
             check(
@@ -139,6 +141,7 @@ class Process:
                 self._where("HcsSignalProcess"),
                 TimeoutClass.PROCESS_SIGNAL,
                 timeout,
+                owner=self._handle,
             )
 
     def terminate(self, *, timeout: float | None = None) -> None:
@@ -150,6 +153,7 @@ class Process:
                     self._where("HcsTerminateProcess"),
                     TimeoutClass.PROCESS_SIGNAL,
                     timeout,
+                    owner=self._handle,
                 )
             except AlreadyStoppedError:
                 return
@@ -164,6 +168,7 @@ class Process:
                 self._where("HcsModifyProcess"),
                 TimeoutClass.MODIFY,
                 timeout,
+                owner=self._handle,
             )
 
     def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
@@ -171,13 +176,16 @@ class Process:
         self._modify(console_size_request(width, height), timeout)
 
     def close_stdin(self, *, timeout: float | None = None) -> None:
-        """End the process's stdin (it reads EOF) and close our end of it; a process that
-        already exited is not an error."""
+        """End the process's stdin (it reads EOF) and close our end of it.
+
+        HCS is told first and our end closed after, as hcsshim does: closing our end first
+        lets the process see EOF, exit, and make the request fail. A process that exited
+        already has no stdin left to end: that is not an error."""
+        with contextlib.suppress(AlreadyStoppedError):
+            self._modify(CLOSE_STDIN_REQUEST, timeout)
         if self.stdin is not None:
             self.stdin.close()
             self.stdin = None
-        with contextlib.suppress(AlreadyStoppedError):  # it exited: no stdin left to close
-            self._modify(CLOSE_STDIN_REQUEST, timeout)
 
     def properties(self, *, timeout: float | None = None) -> schema.ProcessStatus:
         """``ProcessStatus``: pid, whether it exited, its exit code."""
@@ -187,6 +195,7 @@ class Process:
                 self._where("HcsGetProcessProperties"),
                 TimeoutClass.QUERY,
                 timeout,
+                owner=self._handle,
             )
         return schema.ProcessStatus.parse(outcome.document or "{}")
 

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from pyhcs import callbacks, schema
 from pyhcs import hresult as hr
@@ -28,6 +28,10 @@ from pyhcs.timeouts import TimeoutClass
 
 #: The API; the other module-level names are shared with `pyhcs.aio` only.
 __all__ = ["GENERIC_ALL", "ComputeSystem", "Config"]
+
+#: How long `ComputeSystem.run` waits, after killing a process that ran out of time, for its
+#: pipes to end.
+DRAIN_AFTER_KILL: Final = 10.0
 
 #: ``requestedAccess`` for HcsOpenComputeSystem (GENERIC_ALL, as hcsshim asks).
 GENERIC_ALL: Final = 0x10000000
@@ -49,7 +53,7 @@ class ComputeSystem:
 
     def __init__(self, handle: Any, system_id: str) -> None:
         self.id = system_id
-        self._hub = EventHub(f"compute system {system_id!r}")
+        self._hub = EventHub(f"compute system {system_id!r}", system_id=system_id)
         key = callbacks.register(self._hub.deliver)
         self._handle = OwnedHandle(
             self,
@@ -57,6 +61,7 @@ class ComputeSystem:
             lib.HcsCloseComputeSystem,
             f"compute system {system_id!r}",
             lambda: callbacks.unregister(key),
+            system_id=system_id,
         )
         try:
             check(
@@ -150,6 +155,7 @@ class ComputeSystem:
                 Where(name, self.id),
                 kind,
                 timeout,
+                owner=self._handle,
             )
         return outcome.document
 
@@ -238,6 +244,7 @@ class ComputeSystem:
                     TimeoutClass.PROCESS_CREATE,
                     timeout,
                     process_info=True,
+                    owner=self._handle,
                 )
             except BaseException:
                 if out[0] != ffi.NULL:
@@ -275,12 +282,16 @@ class ComputeSystem:
         line, params = run_parameters(command, input, capture_output, cwd, env)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.create_process(params) as process:
+            streams = _Communication(process, input)
             try:
-                out, err = _communicate(process, input, deadline)
+                out, err = streams.finish(deadline)
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 code = process.wait(left)
             except TimeoutError as exc:
                 process.terminate()
+                # Killed, the process's ends of the pipes close: the stream threads end, and
+                # only then are the pipes closed under them (never a read of a reused fd).
+                streams.join(time.monotonic() + DRAIN_AFTER_KILL)
                 raise subprocess.TimeoutExpired(line, timeout or 0.0) from exc
         return completed(line, code, out, err, capture_output=capture_output, check=check)
 
@@ -347,31 +358,59 @@ def completed(
     return result
 
 
-def _communicate(
-    process: Process, data: bytes | None, deadline: float | None
-) -> tuple[bytes, bytes]:
-    """Feed stdin and read stdout and stderr to their ends, concurrently, like
-    ``Popen.communicate``; TimeoutError once ``deadline`` (monotonic) has passed."""
-    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+class _Communication:
+    """Feed stdin and read stdout and stderr to their ends, each on a thread of its own, like
+    ``Popen.communicate``: a process that reads no input or fills a pipe can never block the
+    caller past its deadline."""
 
-    def drain(name: str, stream: Any) -> None:
-        while block := stream.read(1 << 16):
-            chunks[name].append(block)
+    def __init__(self, process: Process, data: bytes | None) -> None:
+        self._chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+        self._failures: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._drain, args=(name, stream), name=f"pyhcs-run-{name}")
+            for name, stream in (("out", process.stdout), ("err", process.stderr))
+            if stream is not None
+        ]
+        if data is not None and process.stdin is not None:
+            self._threads.append(
+                threading.Thread(target=self._feed, args=(process, data), name="pyhcs-run-in")
+            )
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
 
-    readers = [
-        threading.Thread(target=drain, args=(name, stream), name=f"pyhcs-run-{name}", daemon=True)
-        for name, stream in (("out", process.stdout), ("err", process.stderr))
-        if stream is not None
-    ]
-    for reader in readers:
-        reader.start()
-    if data is not None and process.stdin is not None:
-        # A process that did not read it all is not an error, as in subprocess.
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(data)
-        process.close_stdin()
-    for reader in readers:
-        reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if reader.is_alive():
+    def _drain(self, name: str, stream: IO[bytes]) -> None:
+        try:
+            while block := stream.read(1 << 16):
+                self._chunks[name].append(block)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish() in the caller
+            self._failures.append(exc)
+
+    def _feed(self, process: Process, data: bytes) -> None:
+        try:
+            stream = process.stdin
+            assert stream is not None
+            view = memoryview(data)
+            # A process that did not read it all is not an error, as in subprocess.
+            with contextlib.suppress(BrokenPipeError):
+                while view:
+                    written = stream.write(view)
+                    view = view[written or 0 :]
+            process.close_stdin()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish() in the caller
+            self._failures.append(exc)
+
+    def join(self, deadline: float | None) -> bool:
+        """Wait until every stream ended, or ``deadline`` (monotonic); whether they all did."""
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def finish(self, deadline: float | None) -> tuple[bytes, bytes]:
+        """Stdout and stderr once every stream ended; TimeoutError at ``deadline``
+        (monotonic), the first failure of a stream thread if one failed."""
+        if not self.join(deadline):
             raise TimeoutError("the process did not finish in time")
-    return b"".join(chunks["out"]), b"".join(chunks["err"])
+        if self._failures:
+            raise self._failures[0]
+        return b"".join(self._chunks["out"]), b"".join(self._chunks["err"])

@@ -7,6 +7,7 @@ is the one CloseHandle, so do not also call ``lib.CloseHandle`` on it.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -25,6 +26,31 @@ class _PipeFile(io.FileIO):
     def __init__(self, fd: int, mode: str, handle: Any) -> None:
         super().__init__(fd, mode.replace("b", ""), closefd=False)
         self._handle = handle
+
+    # An emulated console is a pty: its master reads EIO once the process side is gone, where
+    # a Windows console pipe reads its end. Both are EOF to the caller.
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return b""
+            raise
+
+    def readall(self) -> bytes:
+        chunks = []
+        while block := self.read(1 << 16):
+            chunks.append(block)
+        return b"".join(chunks)
+
+    def readinto(self, buffer: Any) -> int | None:
+        try:
+            return super().readinto(buffer)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return 0
+            raise
 
     def close(self) -> None:
         if self.closed:

@@ -126,6 +126,18 @@ class HcsModel(BaseModel):
         """``to_dict()`` as compact JSON text."""
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
+    def __repr_args__(self) -> Any:
+        # Most of a definition's many optional fields are unset: show only what is there.
+        return ((name, value) for name, value in super().__repr_args__() if value is not None)
+
+    def _repr_html_(self) -> str:
+        """For notebooks: the document as HCS reads it (PascalCase JSON), under its type."""
+        from html import escape  # noqa: PLC0415 (notebooks only)
+
+        text = self.model_dump_json(by_alias=True, exclude_none=True, indent=2)
+        summary = f"<summary><code>{escape(type(self).__name__)}</code></summary>"
+        return f"<details open>{summary}<pre>{escape(text)}</pre></details>"
+
 
 def parse_list(
     model: type[_M],

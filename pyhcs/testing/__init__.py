@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -63,7 +64,8 @@ class FaultInjector:
 
     def hold(self, function: str, *, count: int | None = None) -> Any:
         """``function`` stays pending until the block's ``fault.hold`` (a ``threading.Event``)
-        is set; held operations cost no thread each."""
+        is set; ``fault.entered`` is set once a call is held (so a test knows it is pending).
+        Held operations cost no thread each."""
         return self._active(function, Fault(hold=Hold(), count=count))
 
     def drop_connection(self, function: str) -> Any:
@@ -72,11 +74,26 @@ class FaultInjector:
         return self._active(function, Fault(drop_connection=True))
 
 
+#: Longest path a Unix socket can have (``sun_path`` less its NUL: 108 on Linux, 104 elsewhere).
+SOCKET_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+
+
+def socket_fits(directory: Path) -> bool:
+    """Whether the service socket of an emulator in ``directory`` can be bound."""
+    return len(os.fsencode(directory / statedir.SOCKET_NAME)) <= SOCKET_PATH_MAX
+
+
 class Emulator:
     """An emulator service in ``directory`` that this process's pyhcs talks to."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        if not socket_fits(self.directory):
+            raise EmulatorError(
+                f"{self.directory}: too long a path for the service's Unix socket "
+                f"(at most {SOCKET_PATH_MAX} bytes with {statedir.SOCKET_NAME!r})",
+                hint="give the emulator a shorter directory",
+            )
         current = os.environ.get(statedir.DIR_ENV)
         if lib.resolved and current != str(self.directory):
             raise EmulatorError(

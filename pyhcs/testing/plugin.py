@@ -1,7 +1,10 @@
 """pytest fixtures over `pyhcs.testing` (entry point ``pytest11``: ``pyhcs``).
 
 - ``hcs_emulator`` (session): one isolated emulator service in a temporary directory, which
-  every pyhcs call of the test run goes to; stopped after the last test.
+  every pyhcs call of the test run goes to; stopped after the last test. The directory is under
+  pytest's ``basetemp`` (kept for debugging, its ``service.log`` included) unless the socket
+  path would be too long for a Unix socket there (a deep ``--basetemp``, macOS's ``$TMPDIR``):
+  then it is a fresh directory in the system's temporary directory, removed afterwards.
 - ``hcs`` (test): the same emulator, and afterwards the check that the test leaked no handle,
   string or callback (`Emulator.assert_no_leaks`).
 - ``hcs_faults`` (test): fault injection as context managers, cleared after the test.
@@ -11,7 +14,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,11 +30,17 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def hcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    from pyhcs.testing import Emulator  # noqa: PLC0415 (keep pytest start-up light)
+    from pyhcs.testing import Emulator, socket_fits  # noqa: PLC0415 (light pytest start-up)
 
-    emulator = Emulator(tmp_path_factory.mktemp("pyhcs") / "emulator")
-    yield emulator
-    emulator.stop()
+    directory = tmp_path_factory.mktemp("pyhcs") / "emulator"
+    short = None if socket_fits(directory) else Path(tempfile.mkdtemp(prefix="pyhcs-"))
+    emulator = Emulator(directory if short is None else short / "emulator")
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        if short is not None:
+            shutil.rmtree(short)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from pyhcs import ComputeSystem, EventType, errors, schema
 from pyhcs import hresult as hr
 from pyhcs.testing import Emulator, FaultInjector, LeakError
 
+from .support import together
+
 CONTAINER: dict[str, Any] = {
     "SchemaVersion": {"Major": 2, "Minor": 1},
     "Owner": "api-tests",
@@ -207,24 +209,14 @@ def test_a_leaked_system_is_reported_and_closed(hcs: Emulator) -> None:
 
 
 def test_threads_hammering_one_system(hcs: Emulator) -> None:
-    failures: list[BaseException] = []
     with ComputeSystem.create("api-hammer", CONTAINER) as system:
         system.start()
 
         def hammer(n: int) -> None:
-            try:
-                for i in range(15):
-                    if i % 3 == 0:
-                        assert system.run(["echo", str(n)]).stdout == f"{n}\n".encode()
-                    else:
-                        assert system.properties().state == schema.State.RUNNING
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                failures.append(exc)
+            for i in range(15):
+                if i % 3 == 0:
+                    assert system.run(["echo", str(n)]).stdout == f"{n}\n".encode()
+                else:
+                    assert system.properties().state == schema.State.RUNNING
 
-        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert failures == []
-        assert not any(thread.is_alive() for thread in threads)
+        together(6, hammer)

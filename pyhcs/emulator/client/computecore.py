@@ -20,7 +20,7 @@ from typing import Any
 from pyhcs import hresult as hr
 from pyhcs.emulator import documents
 from pyhcs.emulator.client import handles
-from pyhcs.emulator.client.connection import Connection, Reply
+from pyhcs.emulator.client.connection import Connection, Reply, disconnected_reply
 from pyhcs.emulator.client.dispatch import DRAIN_TIMEOUT, Dispatcher
 from pyhcs.emulator.client.faults import Fault, Faults, Hold
 from pyhcs.emulator.client.memory import Allocator
@@ -194,6 +194,12 @@ class Client:
     def _on_disconnect(self) -> None:
         for hook in self.disconnect_hooks:
             hook()
+        # Every pending operation ends with the disconnect, also one whose request a fault
+        # still holds back (nothing is outstanding on the connection for it).
+        with self._lock:
+            pending = [op for op in self.operations.values() if op.state == "pending"]
+        for op in pending:
+            self._complete(op, op.generation, disconnected_reply(), [])
         with self._lock:
             for target in [*self.systems.values(), *self.processes.values()]:
                 if target.disconnected or target.closed:
@@ -371,8 +377,14 @@ class Client:
                 return _signed(hr.HCS_E_OPERATION_NOT_STARTED)
             done = op.done
         timeout = _timeout(timeout_ms)
-        if not self.connection.wait_until(done, None if timeout == float("inf") else timeout):
-            return _signed(hr.HCS_E_OPERATION_TIMEOUT)
+        bound = None if timeout == float("inf") else timeout
+        deadline = None if bound is None else time.monotonic() + bound
+        if not self.connection.wait_until(done, bound):
+            # A disconnect another thread saw ends this wait before that thread has ended
+            # every pending operation (_on_disconnect): the rest of the time is for that.
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not (self.connection.disconnected and done.wait(left)):
+                return _signed(hr.HCS_E_OPERATION_TIMEOUT)
         with self._lock:
             return self._result(op, info_out, doc_out, wants_info=wants_info)
 
@@ -492,6 +504,7 @@ class Client:
                 done()
 
         if isinstance(fault.hold, Hold) and not fault.delay:
+            fault.entered.set()
             fault.hold.later(released)  # queued, not a thread per held call
             return
         threading.Thread(target=run, name="pyhcs-emu-fault", daemon=True).start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Upper bound on how long a held call waits for its test to release it.
 HOLD_TIMEOUT = 30.0
@@ -68,6 +68,8 @@ class Fault:
     drop_connection: bool = False
     count: int | None = None  # None: every call; n: the next n calls
     hold: threading.Event | None = None
+    #: Set once a call is stalled by this fault (so a test knows the call is pending).
+    entered: threading.Event = field(default_factory=threading.Event)
 
     @property
     def stalls(self) -> bool:
@@ -75,6 +77,7 @@ class Fault:
 
     def stall(self) -> None:
         """Wait until released (bounded by HOLD_TIMEOUT), then for ``delay`` seconds."""
+        self.entered.set()
         if self.hold is not None:
             self.hold.wait(HOLD_TIMEOUT)
         if self.delay:
