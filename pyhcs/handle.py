@@ -66,7 +66,10 @@ class OwnedHandle:
         self._value = value
         self._close = close
         self._after = after
-        self._cond = threading.Condition()
+        # A plain Lock, taken directly around each call (`_Use`): nothing re-enters it, and
+        # an RLock or the Condition's own ``with`` costs more on every call.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active = 0
         self._closed = False
         #: Cancel functions of the operations that calls in flight are waiting for.
@@ -79,21 +82,10 @@ class OwnedHandle:
         with self._cond:
             return self._closed
 
-    @contextmanager
-    def use(self, operation: str) -> Iterator[Any]:
-        """The raw handle for one call; InvalidHandleError once closed."""
-        with self._cond:
-            if self._closed:
-                raise InvalidHandleError(
-                    f"{self.what} is closed", operation=operation, **self._context
-                )
-            self._active += 1
-        try:
-            yield self._value
-        finally:
-            with self._cond:
-                self._active -= 1
-                self._cond.notify_all()
+    def use(self, operation: str) -> _Use:
+        """A context manager giving the raw handle for one call; InvalidHandleError once
+        closed. (A small class rather than a generator: it runs around every HCS call.)"""
+        return _Use(self, operation)
 
     @contextmanager
     def cancelled_on_close(self, cancel: Callable[[], object]) -> Iterator[None]:
@@ -118,7 +110,7 @@ class OwnedHandle:
         with self._cond:
             if self._closed:
                 return False
-            self._closed = True
+            self._closed = True  # from here on a call ending in _Use.__exit__ wakes us
             for cancel in self._pending.values():
                 cancel()
             while self._active:
@@ -129,3 +121,31 @@ class OwnedHandle:
         finally:
             self._after()
         return True
+
+
+class _Use:
+    """One call's use of an `OwnedHandle`: counted in on entry, out on exit (waking a `close`
+    that waits for the calls in flight)."""
+
+    __slots__ = ("_handle", "_operation")
+
+    def __init__(self, handle: OwnedHandle, operation: str) -> None:
+        self._handle = handle
+        self._operation = operation
+
+    def __enter__(self) -> Any:
+        handle = self._handle
+        with handle._lock:
+            if handle._closed:
+                raise InvalidHandleError(
+                    f"{handle.what} is closed", operation=self._operation, **handle._context
+                )
+            handle._active += 1
+        return handle._value
+
+    def __exit__(self, *_exc: object) -> None:
+        handle = self._handle
+        with handle._lock:
+            handle._active -= 1
+            if handle._closed:  # only a closing handle has someone waiting for this
+                handle._cond.notify_all()

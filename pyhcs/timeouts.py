@@ -51,8 +51,13 @@ DEFAULTS: Final[dict[TimeoutClass, float]] = {
 }
 
 
+_ENV_NAMES: Final[dict[TimeoutClass, str]] = {
+    kind: f"PYHCS_TIMEOUT_{kind.name}" for kind in TimeoutClass
+}
+
+
 def env_name(kind: TimeoutClass) -> str:
-    return f"PYHCS_TIMEOUT_{kind.name}"
+    return _ENV_NAMES[kind]
 
 
 def resolve(kind: TimeoutClass, timeout: float | None) -> float | None:
@@ -60,8 +65,8 @@ def resolve(kind: TimeoutClass, timeout: float | None) -> float | None:
     else the default of ``kind``."""
     if timeout is not None:
         return _checked(timeout, "timeout")
-    text = os.environ.get(env_name(kind), "").strip()
-    if not text:
+    text = os.environ.get(_ENV_NAMES[kind])
+    if text is None or not (text := text.strip()):
         return DEFAULTS[kind]
     if text.lower() in ("inf", "infinite", "none", "forever"):
         return None

@@ -163,3 +163,27 @@ def test_lib_lists_every_function_and_constant() -> None:
     assert "HcsEventProcessExited" in listing
     with pytest.raises(AttributeError):
         _ = lib.HcsNoSuchFunction
+
+
+def test_lib_can_serve_the_typed_api_from_a_native_library_bound_before_first_use(
+    fake_dll: Path,
+) -> None:
+    """`Library.use` puts the typed objects on C code off Windows (the stand-in answers open,
+    start and properties); once calls were served, rebinding is refused."""
+    code = (
+        "from pyhcs.raw import NativeLibrary, lib\n"
+        "from pyhcs.errors import BackendError\n"
+        f"path = {str(fake_dll)!r}\n"
+        "lib.use(NativeLibrary(paths={'computecore.dll': path, 'kernel32.dll': path}), 'native')\n"
+        "from pyhcs import ComputeSystem\n"
+        "with ComputeSystem.open('stand-in') as system:\n"
+        "    system.start()\n"
+        "    print(lib.backend, system.properties().state.value)\n"
+        "try:\n"
+        "    lib.use(NativeLibrary(), 'native')\n"
+        "except BackendError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    result = _python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["native", "Running", "BackendError"]

@@ -231,6 +231,20 @@ class Library:
         the emulator's function table, or the native libraries."""
         return self._active()
 
+    def use(self, table: Any, name: str) -> None:
+        """Serve every call from ``table`` under the backend name ``name``: a `NativeLibrary`
+        over stand-in DLLs lets tests and benchmarks run the typed API over C code off Windows.
+        Only before the first call, so no function of another backend is already bound."""
+        with self._lock:
+            if self._table is not None:
+                raise BackendError(
+                    f"pyhcs.raw.lib already serves calls from the {self._backend} backend; "
+                    "bind a table before the first HCS call of the process",
+                    hresult=hr.E_UNEXPECTED,
+                )
+            self._table = table
+            self._backend = name
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -71,10 +71,17 @@ def _reject_constant(name: str) -> Any:
     raise _NonStandardConstantError(name)
 
 
+#: One decoder for every document: ``json.loads`` with a keyword argument builds a new one per
+#: call, which costs more than decoding a small document.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_json(text: str | bytes | bytearray) -> Any:
     """Parse JSON text; anything that is not JSON raises InvalidJsonError at ``$``."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        if isinstance(text, (bytes, bytearray)):  # as json.loads reads bytes
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        return _DECODER.decode(text)
     except json.JSONDecodeError as error:
         message = f"$: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}"
     except _NonStandardConstantError as error:
