@@ -258,6 +258,8 @@ class Connection:
     def _read(self) -> None:
         """The background reader: reads whenever no caller has for READER_GRACE seconds."""
         try:
+            watch = select.poll()  # our own: a poll object must not be polled by two threads
+            watch.register(self._sock.fileno(), _READABLE)
             while True:
                 with self._turn:
                     while True:
@@ -265,10 +267,22 @@ class Connection:
                             return
                         now = time.monotonic()
                         quiet = now - self._last_read
-                        if self._reader is None and not self._waiting and quiet >= READER_GRACE:
+                        idle = self._reader is None and not self._waiting
+                        if idle and quiet >= READER_GRACE:
                             self._reader = _BACKGROUND
                             break
-                        if self._reader is not None and now - self._read_since >= READER_GRACE:
+                        if idle:
+                            # In the grace after a caller's read, an event that arrives is read
+                            # at once rather than when the grace ends: watch the socket.
+                            self._turn.release()
+                            try:
+                                ready = watch.poll(max(1, int((READER_GRACE - quiet) * 1000)))
+                            finally:
+                                self._turn.acquire()
+                            if ready and self._reader is None and not self._waiting:
+                                self._reader = _BACKGROUND
+                                break
+                        elif self._reader is not None and now - self._read_since >= READER_GRACE:
                             # A caller reads for long (a long wait): it wakes us when it stops.
                             self._background.wait(LONG_READ_CHECK)
                         else:
