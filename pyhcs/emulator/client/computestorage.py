@@ -192,9 +192,16 @@ def _export_overlay(src: Path, dest: Path, loaded: dict[str, Any]) -> None:
     shutil.copytree(
         upper, dest / "Files", symlinks=True, dirs_exist_ok=True, ignore=_ignore_whiteouts
     )
-    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
-    _settle(dest / "Files", lower_dirs - set(loaded["own_dirs"]))
+    _settle(dest / "Files", _copied_up(loaded))
     _write_tombstones(dest, _overlay_deletions(src.resolve(), loaded).tombstones)
+
+
+def _copied_up(loaded: dict[str, Any]) -> set[str]:
+    """The parents' directories an overlay's upper directory may hold as copies: the ones
+    the merged view showed at attach (not the layer's own, not hidden by its deletions)."""
+    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
+    hidden = _hides(loaded.get("hidden", []))
+    return {d for d in lower_dirs - set(loaded["own_dirs"]) if not hidden(d)}
 
 
 def _lower_entries(lowers: list[Path]) -> tuple[set[str], set[str]]:
@@ -560,6 +567,7 @@ def _attach_overlay(root: Path, lowers: list[Path], hidden: list[str]) -> None:
     lower_files, lower_dirs = _lower_entries(lowers)
     moved: list[str] = []
     made: list[str] = []
+    opaque: list[Path] = []
     try:
         upper.mkdir()
         work.mkdir()
@@ -567,13 +575,26 @@ def _attach_overlay(root: Path, lowers: list[Path], hidden: list[str]) -> None:
             os.rename(files / name, upper / name)
             moved.append(name)
         for rel in hidden:
-            if rel in lower_files or rel in lower_dirs:
+            if rel not in lower_files and rel not in lower_dirs:
+                continue  # nothing of the parents' there (any more)
+            own = upper / rel
+            if _inside(upper, rel) and own.is_dir() and not own.is_symlink():
+                overlayfs.set_opaque(own, True)  # the layer's own directory, nothing below
+                opaque.append(own)
+            else:
                 made.extend(overlayfs.make_whiteout(upper, rel))
-        record = {"Mode": OVERLAY_MODE, "lowers": [str(p) for p in lowers], "own_dirs": own_dirs}
+        record = {
+            "Mode": OVERLAY_MODE,
+            "lowers": [str(p) for p in lowers],
+            "own_dirs": own_dirs,
+            "hidden": hidden,
+        }
         (root / ATTACH_RECORD).write_text(json.dumps({**record, "files": {}, "dirs": []}))
         overlayfs.mount(lowers, upper, work, files)
     except BaseException:
         (root / ATTACH_RECORD).unlink(missing_ok=True)
+        for own in opaque:
+            overlayfs.set_opaque(own, False)
         for rel in reversed(made):  # whiteouts and the directories made for them
             if stat.S_ISDIR((upper / rel).lstat().st_mode):
                 (upper / rel).rmdir()
@@ -615,8 +636,7 @@ def _detach_overlay(root: Path, loaded: dict[str, Any]) -> None:
             f"{files} has content of its own while the layer's changes are in {upper}",
         )
     deletions = _overlay_deletions(root, loaded)
-    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
-    _settle(upper, lower_dirs - set(loaded["own_dirs"]))
+    _settle(upper, _copied_up(loaded))
     for name in os.listdir(upper):
         os.rename(upper / name, files / name)
     upper.rmdir()

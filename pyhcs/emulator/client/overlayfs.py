@@ -212,6 +212,15 @@ def is_opaque(path: Path) -> bool:
         raise
 
 
+def set_opaque(directory: Path, opaque: bool) -> None:
+    """Make a directory of an upper directory (a real one: never follows a link) opaque, or
+    plain again."""
+    if opaque:
+        os.setxattr(directory, OPAQUE_XATTR, b"y", follow_symlinks=False)
+    else:
+        os.removexattr(directory, OPAQUE_XATTR, follow_symlinks=False)
+
+
 def make_whiteout(upper: Path, rel: str) -> list[str]:
     """Hide the lower entry ``rel`` (a relative path) with a whiteout in the upper directory
     (before it is mounted), creating the directories on the way. Nothing is ever followed: the
