@@ -122,7 +122,7 @@ def _read_tombstones(path: Path) -> list[str]:
     for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
         if not line.strip():
             continue
-        rel = _relative(line.strip().lstrip("\\/").replace("\\", "/"))
+        rel = _relative(line.strip().strip("\\/").replace("\\", "/"))  # "\\dir\\" is dir
         if rel is None:
             raise StorageError(
                 hr.ERROR_INVALID_DATA, f"{path}: {line.strip()!r} is not a path inside the layer"
