@@ -18,8 +18,14 @@ layer only. Two ways, chosen at attach and recorded in the layer (``ATTACH_RECOR
 
 Both give the same container view, the same export (the layer's own changes, tombstones for
 the parents' files deleted) and the same ``Files/`` after detach. A failed overlay attach is an
-error with its HRESULT, never a quiet switch to copying. A layer without parents is attached by
-the copying path, which then copies nothing.
+error with its HRESULT, never a quiet switch to copying. A layer without parents is attached
+by the copying path, which then copies nothing.
+
+Deletions outlive the attach, as on Windows, where the filter keeps them in the layer: detach
+records the parents' entries the merged view no longer shows in ``DELETIONS`` beside
+``Files/``; attach honours them (whiteouts in the upper directory, or not copying them);
+export lists them as tombstones (while attached: what the merged view misses now, so a file
+re-created after its deletion is none). Import records the transport's tombstones the same way.
 All calls are synchronous and run in the caller's process (same host as the service).
 """
 
@@ -30,8 +36,10 @@ import json
 import os
 import shutil
 import stat
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyhcs import hresult as hr
 from pyhcs.emulator.client import overlayfs
@@ -42,6 +50,9 @@ UPPER = ".pyhcs-upper"
 WORK = ".pyhcs-work"
 #: ``Mode`` of an ATTACH_RECORD written by an overlay attach (a copying attach has none).
 OVERLAY_MODE = "overlay"
+#: In a layer, beside ``Files/``: the parents' entries it deleted (see ``Deletions``).
+DELETIONS = ".pyhcs-deletions.json"
+DELETIONS_FORMAT = "pyhcs-layer-deletions/1"
 
 
 class StorageError(Exception):
@@ -78,23 +89,68 @@ def _require_dir(path: Path) -> None:
 
 
 def import_layer(layer: str, source: str, layer_data: str | None) -> None:
+    """Copy the transport layout; its tombstones are the layer's deletions (recorded as a
+    detach records them, so an export gives them back): a file the transport also holds at
+    a tombstone's path is removed. A tombstone that is not a plain relative path (``..``,
+    ``.``, empty components) is refused before anything is copied."""
     _layers(layer_data)
     src = Path(source)
     _require_dir(src / "Files")
+    tombstones = src / "tombstones.txt"
+    deleted = _read_tombstones(tombstones) if tombstones.is_file() else []
     dest = Path(layer)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Files", "Hives", "UtilityVM"):
         if (src / name).is_dir():
             shutil.copytree(src / name, dest / name, symlinks=True, dirs_exist_ok=True)
-    tombstones = src / "tombstones.txt"
     if tombstones.is_file():
-        files = (dest / "Files").resolve()
-        for line in tombstones.read_text(encoding="utf-8-sig").splitlines()[1:]:
-            target = dest / "Files" / line.strip().lstrip("\\/").replace("\\", "/")
-            inside = files in target.resolve().parents  # a tombstone never reaches outside
-            if line.strip() and inside and target.is_file() and not target.is_symlink():
+        for rel in deleted:
+            target = dest / "Files" / rel
+            if _inside(dest / "Files", rel) and target.is_file() and not target.is_symlink():
                 target.unlink()
         shutil.copy2(tombstones, dest / "tombstones.txt")
+        known = _read_deletions(dest)
+        _write_deletions(
+            dest,
+            Deletions(sorted({*known.hidden, *deleted}), sorted({*known.tombstones, *deleted})),
+        )
+
+
+def _read_tombstones(path: Path) -> list[str]:
+    """The relative paths (``/``-separated) a tombstones.txt lists."""
+    found = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        if not line.strip():
+            continue
+        rel = _relative(line.strip().strip("\\/").replace("\\", "/"))  # "\\dir\\" is dir
+        if rel is None:
+            raise StorageError(
+                hr.ERROR_INVALID_DATA, f"{path}: {line.strip()!r} is not a path inside the layer"
+            )
+        found.append(rel)
+    return found
+
+
+def _relative(text: str) -> str | None:
+    """``text`` when it is a plain relative path (no ``..``, ``.`` or empty component)."""
+    parts = text.split("/")
+    if not text or any(part in ("", ".", "..") or "\0" in part for part in parts):
+        return None
+    return text
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """Every directory on the way from ``root`` to ``rel`` is a real directory (no link), so
+    ``root / rel`` names an entry inside ``root``."""
+    current = root
+    for part in rel.split("/")[:-1]:
+        current = current / part
+        try:
+            if not stat.S_ISDIR(current.lstat().st_mode):
+                return False
+        except FileNotFoundError:
+            return False
+    return True
 
 
 def export_layer(layer: str, export: str, layer_data: str | None, options: str | None) -> None:
@@ -107,6 +163,10 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
         _export_overlay(src, dest, loaded)
         return
     record, created = _attach_record(src)
+    if loaded is None:  # detached: the deletions it recorded
+        tombstones = _read_deletions(src).tombstones
+    else:  # attached: what the union (Files/) no longer shows
+        tombstones = _copy_deletions(src, loaded).tombstones
     for name in ("Files", "Hives", "UtilityVM"):
         if (src / name).is_dir():
             shutil.copytree(
@@ -118,9 +178,7 @@ def export_layer(layer: str, export: str, layer_data: str | None, options: str |
             )
     if (dest / "Files").is_dir():
         _prune(dest / "Files", created)
-    # A parent's file deleted in the container is a deletion of the layer: a tombstone.
-    deleted = sorted(rel for rel in record if not (src / "Files" / rel).exists())
-    _write_tombstones(dest, deleted)
+    _write_tombstones(dest, tombstones)
 
 
 def _export_overlay(src: Path, dest: Path, loaded: dict[str, Any]) -> None:
@@ -134,10 +192,16 @@ def _export_overlay(src: Path, dest: Path, loaded: dict[str, Any]) -> None:
     shutil.copytree(
         upper, dest / "Files", symlinks=True, dirs_exist_ok=True, ignore=_ignore_whiteouts
     )
-    lower_files, lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])
-    _settle(dest / "Files", lower_dirs - set(loaded["own_dirs"]))
-    merged = src / "Files"
-    _write_tombstones(dest, sorted(rel for rel in lower_files if not os.path.lexists(merged / rel)))
+    _settle(dest / "Files", _copied_up(loaded))
+    _write_tombstones(dest, _overlay_deletions(src.resolve(), loaded).tombstones)
+
+
+def _copied_up(loaded: dict[str, Any]) -> set[str]:
+    """The parents' directories an overlay's upper directory may hold as copies: the ones
+    the merged view showed at attach (not the layer's own, not hidden by its deletions)."""
+    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
+    hidden = _hides(loaded.get("hidden", []))
+    return {d for d in lower_dirs - set(loaded["own_dirs"]) if not hidden(d)}
 
 
 def _lower_entries(lowers: list[Path]) -> tuple[set[str], set[str]]:
@@ -174,6 +238,146 @@ def _settle(root: Path, copied_up: set[str]) -> None:
 
 def _ignore_whiteouts(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if overlayfs.is_whiteout(os.lstat(os.path.join(directory, n)))}
+
+
+class Deletions(NamedTuple):
+    """A layer's deletions of its parents' entries. ``hidden``: each path hides itself and
+    everything below it (what attach honours); ``tombstones``: the files and links among the
+    hidden entries (what export lists, as Windows does for a deleted tree)."""
+
+    hidden: list[str]
+    tombstones: list[str]
+
+
+def _read_deletions(layer: Path) -> Deletions:
+    """The deletions recorded in ``layer`` (none when there is no record); never follows a
+    link; a record that is not one is ERROR_INVALID_DATA."""
+    path = layer / DELETIONS
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return Deletions([], [])
+    with os.fdopen(fd, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        doc = None
+    lists = [doc.get(key) for key in ("Hidden", "Tombstones")] if isinstance(doc, dict) else []
+    if (
+        not isinstance(doc, dict)
+        or doc.get("Format") != DELETIONS_FORMAT
+        or not all(
+            isinstance(x, list) and all(isinstance(r, str) and _relative(r) for r in x)
+            for x in lists
+        )
+    ):
+        raise StorageError(hr.ERROR_INVALID_DATA, f"{path} is not a deletions record")
+    return Deletions(list(doc["Hidden"]), list(doc["Tombstones"]))
+
+
+def _write_deletions(layer: Path, deletions: Deletions) -> None:
+    """Record ``deletions`` in ``layer`` atomically (a new file, created without following
+    links, renamed over the old record); no deletions: no record."""
+    path = layer / DELETIONS
+    if not deletions.hidden and not deletions.tombstones:
+        path.unlink(missing_ok=True)
+        return
+    doc = {
+        "Format": DELETIONS_FORMAT,
+        "Hidden": sorted(deletions.hidden),
+        "Tombstones": sorted(deletions.tombstones),
+    }
+    fd, temporary = tempfile.mkstemp(prefix=DELETIONS + ".", dir=layer)  # O_EXCL|O_NOFOLLOW
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=0)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+#: What the merged view shows at a path: "dir", "other" (file, link, device) or None.
+View = Callable[[str], str | None]
+
+
+def _prefixes(rel: str) -> list[str]:
+    """The proper ancestors of ``rel``, outermost first (``a``, ``a/b`` for ``a/b/c``)."""
+    parts = rel.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _shown(rel: str, view: View) -> str:
+    """ "shown", "gone" (every ancestor is a directory in the view, ``rel`` is not there: a
+    deletion of its own) or "covered" (an ancestor is gone or is no directory)."""
+    if any(view(p) != "dir" for p in _prefixes(rel)):
+        return "covered"
+    return "gone" if view(rel) is None else "shown"
+
+
+def _deletions(
+    lower_files: set[str], lower_dirs: set[str], recorded: Deletions, view: View
+) -> Deletions:
+    """The deletions of a layer whose merged view is ``view``: the parents' entries it does
+    not show (and recorded ones still not shown). Hidden: only where the entry itself is gone
+    (what is under a gone entry, or under the layer's own file, needs no record of its own)."""
+    entries = (lower_files | lower_dirs) - {"."}
+    hidden = {rel for rel in {*entries, *recorded.hidden} if _shown(rel, view) == "gone"}
+    tombstones = {
+        rel for rel in {*lower_files, *recorded.tombstones} if _shown(rel, view) != "shown"
+    }
+    return Deletions(sorted(hidden), sorted(tombstones))
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every entry below ``root`` (never following a link): "dir", "whiteout" or "other"."""
+    kinds: dict[str, str] = {}
+    for directory, subdirs, names in os.walk(root):
+        base = Path(directory)
+        rel_dir = base.relative_to(root)
+        for name in [*subdirs, *names]:
+            st = (base / name).lstat()
+            kind = "dir" if stat.S_ISDIR(st.st_mode) else "other"
+            kinds[str(rel_dir / name)] = "whiteout" if overlayfs.is_whiteout(st) else kind
+    return kinds
+
+
+def _copy_deletions(layer: Path, loaded: dict[str, Any]) -> Deletions:
+    """Deletions of a layer attached by copying: its ``Files/`` is the merged view."""
+    if not isinstance(loaded.get("lowers"), list):
+        raise StorageError(hr.ERROR_INVALID_DATA, f"{layer / ATTACH_RECORD} names no parents")
+    lower_files, lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])
+    return _deletions(lower_files, lower_dirs, _read_deletions(layer), _tree(layer / "Files").get)
+
+
+def _overlay_deletions(root: Path, loaded: dict[str, Any]) -> Deletions:
+    """Deletions of a layer attached as an overlay, read from its upper directory as
+    overlayfs reads it (mounted or not): a whiteout hides the lower entry, an opaque
+    directory everything the lower ones hold below it, the upper entry wins over the lower."""
+    lower_files, lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])
+    upper = root / UPPER
+    own = _tree(upper)
+    opaque = {r for r, kind in own.items() if kind == "dir" and overlayfs.is_opaque(upper / r)}
+
+    def view(rel: str) -> str | None:
+        kind = own.get(rel)
+        if kind is not None:
+            return None if kind == "whiteout" else kind
+        if any(p in opaque for p in _prefixes(rel)):
+            return None
+        return "dir" if rel in lower_dirs else "other" if rel in lower_files else None
+
+    return _deletions(lower_files, lower_dirs, _read_deletions(root), view)
+
+
+def _hides(hidden: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a path is hidden by one of ``hidden`` (itself or an ancestor)."""
+    paths = set(hidden)
+    return lambda rel: rel in paths or any(p in paths for p in _prefixes(rel))
 
 
 def _write_tombstones(dest: Path, deleted: list[str]) -> None:
@@ -251,10 +455,13 @@ def _attach_record(layer: Path) -> tuple[dict[str, list[int]], list[str]]:
 
 
 def _prune(root: Path, dirs: list[str]) -> None:
-    """Remove the directories attach created that are empty now, deepest first."""
+    """Remove the directories attach created that are empty now, deepest first (never
+    through a link the container put on the way)."""
     for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
         target = root / rel
-        if rel not in ("", ".") and target.is_dir() and not any(target.iterdir()):
+        if rel in ("", ".") or not _inside(root, rel) or not os.path.lexists(target):
+            continue
+        if stat.S_ISDIR(target.lstat().st_mode) and not any(target.iterdir()):
             target.rmdir()
 
 
@@ -276,25 +483,39 @@ def _stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _union_into(files: Path, parents: list[Path], record: Path) -> None:
+def _union_into(
+    files: Path,
+    parents: list[Path],
+    record: Path,
+    hidden: Iterable[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Copy the union of ``parents`` (top-most first: the first copy of a path wins, and
-    what ``files`` already holds wins over all) into ``files``; remember what was copied."""
+    what ``files`` already holds wins over all: nothing is copied into or below an entry
+    of its that is no directory) into ``files``, leaving out the ``hidden`` paths and all
+    below them; remember what was copied (and ``extra``) in ``record``."""
     copied: dict[str, list[int]] = {}
     created_dirs: list[str] = []
+    is_hidden = _hides(hidden)
     for parent in parents:
         base = parent / "Files"
-        for directory, _dirs, names in os.walk(base):
+        for directory, dirs, names in os.walk(base):
             rel_dir = Path(directory).relative_to(base)
-            if not (files / rel_dir).exists():
-                (files / rel_dir).mkdir(parents=True)
+            target_dir = files / rel_dir
+            if not os.path.lexists(target_dir):
+                target_dir.mkdir()
                 created_dirs.append(str(rel_dir))
+            elif not stat.S_ISDIR(target_dir.lstat().st_mode):
+                dirs.clear()  # the layer's own file or link covers this directory
+                continue
+            dirs[:] = [d for d in dirs if not is_hidden(str(rel_dir / d))]
             for name in names:
-                target = files / rel_dir / name
-                if target.exists() or target.is_symlink():
+                target = target_dir / name
+                if is_hidden(str(rel_dir / name)) or os.path.lexists(target):
                     continue
                 shutil.copy2(Path(directory) / name, target, follow_symlinks=False)
                 copied[str(rel_dir / name)] = _stamp(target)
-    record.write_text(json.dumps({"files": copied, "dirs": created_dirs}))
+    record.write_text(json.dumps({**(extra or {}), "files": copied, "dirs": created_dirs}))
 
 
 def _undo_union(files: Path, record: Path) -> None:
@@ -302,7 +523,10 @@ def _undo_union(files: Path, record: Path) -> None:
     loaded: dict[str, Any] = json.loads(record.read_text())
     for rel, stamp in dict(loaded["files"]).items():
         target = files / rel
-        if target.is_file() and _stamp(target) == stamp:
+        if not _inside(files, rel) or not os.path.lexists(target):
+            continue  # gone, or a link the container put on the way
+        st = target.lstat()
+        if not stat.S_ISDIR(st.st_mode) and [st.st_size, st.st_mtime_ns] == stamp:
             target.unlink()
     _prune(files, list(loaded["dirs"]))
     record.unlink()
@@ -314,18 +538,21 @@ def attach_filter(layer: str, layer_data: str | None) -> None:
     if (path / ATTACH_RECORD).exists():
         raise StorageError(hr.ERROR_ALREADY_EXISTS, f"{path} is already attached")
     parents = _layers(layer_data)
+    hidden = _read_deletions(path).hidden
     if parents and overlayfs.available():
         try:
-            _attach_overlay(path.resolve(), [p.resolve() / "Files" for p in parents])
+            _attach_overlay(path.resolve(), [p.resolve() / "Files" for p in parents], hidden)
         except overlayfs.MountError as exc:
             raise StorageError(exc.hresult, str(exc)) from exc
     else:
-        _union_into(path / "Files", parents, path / ATTACH_RECORD)
+        lowers = {"lowers": [str(p.resolve() / "Files") for p in parents]}
+        _union_into(path / "Files", parents, path / ATTACH_RECORD, hidden, lowers)
 
 
-def _attach_overlay(root: Path, lowers: list[Path]) -> None:
+def _attach_overlay(root: Path, lowers: list[Path], hidden: list[str]) -> None:
     """Mount the union of ``lowers`` on ``root``/Files; the layer's own files move into the
-    upper directory first (so they win over the parents). Any failure undoes every step."""
+    upper directory first (so they win over the parents), and its recorded deletions become
+    whiteouts there. Any failure undoes every step."""
     files, upper, work = root / "Files", root / UPPER, root / WORK
     overlayfs.options(lowers, upper, work)  # refuses unsafe paths before anything changes
     overlayfs.check_target(files)
@@ -337,18 +564,42 @@ def _attach_overlay(root: Path, lowers: list[Path]) -> None:
             )
     # The layer's own directories: a parent's directory among them is no copy-up to remove.
     own_dirs = sorted(str(Path(d).relative_to(files)) for d, _s, _n in os.walk(files))
+    lower_files, lower_dirs = _lower_entries(lowers)
     moved: list[str] = []
+    made: list[str] = []
+    opaque: list[Path] = []
     try:
         upper.mkdir()
         work.mkdir()
         for name in os.listdir(files):
             os.rename(files / name, upper / name)
             moved.append(name)
-        record = {"Mode": OVERLAY_MODE, "lowers": [str(p) for p in lowers], "own_dirs": own_dirs}
+        for rel in hidden:
+            if rel not in lower_files and rel not in lower_dirs:
+                continue  # nothing of the parents' there (any more)
+            own = upper / rel
+            if _inside(upper, rel) and own.is_dir() and not own.is_symlink():
+                overlayfs.set_opaque(own, True)  # the layer's own directory, nothing below
+                opaque.append(own)
+            else:
+                made.extend(overlayfs.make_whiteout(upper, rel))
+        record = {
+            "Mode": OVERLAY_MODE,
+            "lowers": [str(p) for p in lowers],
+            "own_dirs": own_dirs,
+            "hidden": hidden,
+        }
         (root / ATTACH_RECORD).write_text(json.dumps({**record, "files": {}, "dirs": []}))
         overlayfs.mount(lowers, upper, work, files)
     except BaseException:
         (root / ATTACH_RECORD).unlink(missing_ok=True)
+        for own in opaque:
+            overlayfs.set_opaque(own, False)
+        for rel in reversed(made):  # whiteouts and the directories made for them
+            if stat.S_ISDIR((upper / rel).lstat().st_mode):
+                (upper / rel).rmdir()
+            else:
+                (upper / rel).unlink()
         for name in moved:
             os.rename(upper / name, files / name)
         if upper.is_dir():
@@ -369,6 +620,7 @@ def detach_filter(layer: str) -> None:
         except overlayfs.MountError as exc:
             raise StorageError(exc.hresult, str(exc)) from exc
     else:
+        _write_deletions(path, _copy_deletions(path, loaded))
         _undo_union(path / "Files", path / ATTACH_RECORD)
 
 
@@ -383,12 +635,13 @@ def _detach_overlay(root: Path, loaded: dict[str, Any]) -> None:
             hr.ERROR_ALREADY_EXISTS,
             f"{files} has content of its own while the layer's changes are in {upper}",
         )
-    lower_dirs = _lower_entries([Path(p) for p in loaded["lowers"]])[1]
-    _settle(upper, lower_dirs - set(loaded["own_dirs"]))
+    deletions = _overlay_deletions(root, loaded)
+    _settle(upper, _copied_up(loaded))
     for name in os.listdir(upper):
         os.rename(upper / name, files / name)
     upper.rmdir()
     shutil.rmtree(work)
+    _write_deletions(root, deletions)
     (root / ATTACH_RECORD).unlink()
 
 

@@ -202,6 +202,59 @@ def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def is_opaque(path: Path) -> bool:
+    """An opaque directory of an upper directory hides everything the lower ones hold there."""
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EPERM):
+            return False
+        raise
+
+
+def set_opaque(directory: Path, opaque: bool) -> None:
+    """Make a directory of an upper directory (a real one: never follows a link) opaque, or
+    plain again."""
+    if opaque:
+        os.setxattr(directory, OPAQUE_XATTR, b"y", follow_symlinks=False)
+    else:
+        os.removexattr(directory, OPAQUE_XATTR, follow_symlinks=False)
+
+
+def make_whiteout(upper: Path, rel: str) -> list[str]:
+    """Hide the lower entry ``rel`` (a relative path) with a whiteout in the upper directory
+    (before it is mounted), creating the directories on the way. Nothing is ever followed: the
+    walk opens each directory with O_NOFOLLOW; where the layer's own content already covers
+    ``rel`` (a file, link or device on the way or at ``rel``) nothing is created. Returns what
+    was created, parents first, so a failed attach can remove it."""
+    parts = rel.split("/")
+    created: list[str] = []
+    fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for depth, name in enumerate(parts[:-1]):
+            try:
+                os.mkdir(name, 0o755, dir_fd=fd)
+                created.append("/".join(parts[: depth + 1]))
+            except FileExistsError:
+                pass
+            try:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+                    return created  # the layer's own non-directory covers the rest
+                raise
+            os.close(fd)
+            fd = inner
+        try:
+            os.mknod(parts[-1], stat.S_IFCHR, os.makedev(0, 0), dir_fd=fd)
+        except FileExistsError:
+            return created  # the layer's own entry is there (and wins)
+        created.append(rel)
+        return created
+    finally:
+        os.close(fd)
+
+
 def strip_xattrs(path: Path) -> None:
     """Remove overlayfs' own extended attributes from one entry (never follows a link)."""
     try:
