@@ -147,17 +147,6 @@ class NativeLibrary:
             return False
         return True
 
-    @property
-    def resolved(self) -> bool:
-        """Has a backend been chosen (by a first call) yet?"""
-        with self._lock:
-            return self._table is not None
-
-    def table(self) -> Any:
-        """The object serving the calls (resolving the backend if nothing was called yet):
-        the emulator's function table, or the native libraries."""
-        return self._active()
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
