@@ -18,8 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	runc "github.com/containerd/go-runc"
@@ -91,15 +89,12 @@ func main() {
 	if err := r.Create(ctx, *id, *bundle, &runc.CreateOpts{IO: pipes, PidFile: pidFile}); err != nil {
 		fail("create", err)
 	}
-	raw, err := os.ReadFile(pidFile)
+	// The shim reads the pid file with this very function (no trimming: a newline fails).
+	pid, err := runc.ReadPidFile(pidFile)
 	if err != nil {
 		fail("create", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		fail("create", err)
-	}
-	emit(step{"step": "create", "pid": pid, "pid_file": string(raw)})
+	emit(step{"step": "create", "pid": pid})
 
 	state, err := r.State(ctx, *id)
 	if err != nil {
