@@ -280,11 +280,14 @@ def _check_windows(spec: oci.Spec) -> None:
             raise _fail(f"device id {device.id!r} is not an interface class GUID", where) from None
     _check_windows_resources(windows.resources)
     network = windows.network
-    if network is not None and network.endpoint_list:
-        log.warning(
-            "windows.network.endpointList is not attached by pyrunhcs: give the endpoints'"
-            " namespace in windows.network.networkNamespace"
-        )
+    for index, endpoint in enumerate([] if network is None else network.endpoint_list or []):
+        try:
+            uuid.UUID(endpoint)
+        except ValueError:
+            raise _fail(
+                f"endpoint {endpoint!r} is not an HNS endpoint id (a GUID)",
+                f"$.windows.network.endpointList[{index}]",
+            ) from None
     if windows.ignore_flushes_during_boot:
         log.warning("windows.ignoreFlushesDuringBoot has no HCS schema 2 setting; ignored")
 
@@ -547,6 +550,7 @@ def _windows_container(spec: oci.Spec) -> tuple[dict[str, Any], list[dict[str, A
             "DnsSearchList": ",".join(network.dns_search_list) if network.dns_search_list else None,
             "NetworkSharedContainerName": network.network_shared_container_name or None,
             "Namespace": network.network_namespace or None,
+            "NetworkAdapters": network.endpoint_list or None,
         }
         networking = {k: v for k, v in networking.items() if v is not None}
         if networking:
