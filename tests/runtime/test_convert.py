@@ -729,3 +729,11 @@ def test_every_plan_document_is_json_serializable(tmp_path: Path) -> None:
     for step in plan.systems:
         assert json.loads(json.dumps(step.document)) == step.document
     assert copy.deepcopy(plan.init) == json.loads(json.dumps(plan.init))
+
+
+@pytest.mark.parametrize("good", ["a", "A-b_c.d+e", "9db7603530b5acba32a6388cc17b2b3d", "x" * 1024])
+def test_valid_container_ids(good: str) -> None:
+    from pyhcs.runtime.ids import check_id, vm_id
+
+    assert check_id(good) == good
+    assert vm_id(good) == f"{good}@vm"

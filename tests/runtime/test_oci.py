@@ -339,3 +339,12 @@ def test_the_models_import_neither_cffi_nor_the_hcs_objects() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_the_state_formats_and_ids_need_no_pydantic() -> None:
+    # What `state` and `list` use must not cost pydantic's import (~100 ms).
+    code = (
+        "import sys, pyhcs.runtime.formats, pyhcs.runtime.ids, pyhcs.runtime.plan\n"
+        "assert 'pydantic' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
