@@ -35,7 +35,15 @@ class Plan:
     utility VM, then the container (whose document carries ``HostingSystemId``). ``container``
     is the id of the container's own system; ``init`` its ``ProcessParameters`` (a dict) from
     the spec's ``process``; ``terminal`` whether the spec asks for one; ``annotations`` the
-    spec's, kept for ``state``."""
+    spec's, kept for ``state``.
+
+    ``attach`` lists the writable layers whose storage filter must be attached before the
+    container is created, each a `Resources` record (``{"kind": "layer", "path": scratch,
+    "parents": [{"Id", "Path"}, ...]}``, parents topmost first): create attaches it
+    (``Layer(path).attach_filter(parents)``) and then adds the record to ``resources``, which
+    is how delete knows to detach it. A conversion allocates nothing, so its ``resources`` is
+    empty; create records there what it allocated (attached layers, a utility VM it created).
+    """
 
     container: str
     systems: list[SystemPlan]
@@ -43,3 +51,4 @@ class Plan:
     terminal: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
+    attach: list[dict[str, Any]] = field(default_factory=list)
