@@ -249,31 +249,46 @@ def _tail(path: str) -> str:
     return f": {lines[-1]}" if lines else ""
 
 
+class Forwarder:
+    """Pass the signals a foreground ``run``/``exec`` receives on to its shim (which passes
+    them on to the process), as runc's signal proxy does; one that arrives before the shim
+    exists is delivered once it does."""
+
+    SIGNALS: Final = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self) -> None:
+        import signal  # noqa: PLC0415
+
+        self.shim: Any = None
+        self.pending: list[int] = []
+        self.previous = {
+            getattr(signal, name): signal.signal(getattr(signal, name), self._received)
+            for name in self.SIGNALS
+        }
+
+    def _received(self, signo: int, _frame: object) -> None:
+        if self.shim is None:
+            self.pending.append(signo)
+        elif self.shim.poll() is None:
+            os.kill(self.shim.pid, signo)
+
+    def attach(self, shim: Any) -> None:
+        self.shim = shim
+        for signo in self.pending:
+            self._received(signo, None)
+        self.pending.clear()
+
+    def restore(self) -> None:
+        import signal  # noqa: PLC0415
+
+        for signo, handler in self.previous.items():
+            signal.signal(signo, handler)
+
+
 def wait_child(shim: Any) -> int:
-    """The exit status of a shim this command started (128+N if a signal N killed it),
-    passing on to it the signals this command receives meanwhile."""
-    import signal  # noqa: PLC0415
-
-    forwarded = (
-        signal.SIGINT,
-        signal.SIGTERM,
-        signal.SIGHUP,
-        signal.SIGQUIT,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-    )
-    previous = {s: signal.signal(s, lambda n, _f: _pass_on(shim, n)) for s in forwarded}
-    try:
-        code = int(shim.wait())  # as long as the container's process lives
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    """The exit status of a shim this command started (128+N if a signal N killed it)."""
+    code = int(shim.wait())  # as long as the container's process lives
     return 128 - code if code < 0 else code
-
-
-def _pass_on(shim: Any, signo: int) -> None:
-    if shim.poll() is None:
-        os.kill(shim.pid, signo)
 
 
 def wait_gone(record: dict[str, Any] | None, timeout: float) -> bool:
@@ -437,7 +452,19 @@ def cmd_start(ctx: Context, _opts: dict[str, Any], args: list[str]) -> int:
 
 def cmd_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     detach = bool(opts["detach"])
+    forwarder = None if detach else Forwarder()
+    try:
+        return _run(ctx, opts, args, forwarder)
+    finally:
+        if forwarder is not None:
+            forwarder.restore()
+
+
+def _run(ctx: Context, opts: dict[str, Any], args: list[str], forwarder: Forwarder | None) -> int:
+    detach = forwarder is None
     c, shim = create_container(ctx, args[0], opts, detach=detach, verb="run")
+    if forwarder is not None:
+        forwarder.attach(shim)
     terminal = bool(c.state()["plan"].get("terminal"))
     try:
         with _locked(c):
@@ -540,20 +567,26 @@ def _launch_exec(ctx: Context, c: Container, opts: dict[str, Any], args: list[st
 
 
 def cmd_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
+    forwarder = None if opts["detach"] else Forwarder()
     try:
-        c = ctx.container(args[0])
-        shim, terminal = _launch_exec(ctx, c, opts, args[1:])
-    except CommandError as exc:
-        raise CommandError(f"exec failed: {exc}", EXEC_FAILED) from None
-    if opts["pid_file"]:
-        write_pid_file(opts["pid_file"], shim.pid)
-    if opts["detach"]:
-        return 0
-    restore = _tty_raw(terminal)
-    try:
-        return wait_child(shim)
+        try:
+            c = ctx.container(args[0])
+            shim, terminal = _launch_exec(ctx, c, opts, args[1:])
+        except CommandError as exc:
+            raise CommandError(f"exec failed: {exc}", EXEC_FAILED) from None
+        if opts["pid_file"]:
+            write_pid_file(opts["pid_file"], shim.pid)
+        if forwarder is None:
+            return 0
+        forwarder.attach(shim)
+        restore = _tty_raw(terminal)
+        try:
+            return wait_child(shim)
+        finally:
+            restore()
     finally:
-        restore()
+        if forwarder is not None:
+            forwarder.restore()
 
 
 def cmd_kill(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:

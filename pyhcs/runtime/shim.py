@@ -467,7 +467,7 @@ class InitShim(Shim):
     def _system_event(self, event: Any) -> None:
         from pyhcs.events import EventType  # noqa: PLC0415
 
-        if event.type == EventType.SYSTEM_EXITED and not self.started:
+        if event.type == EventType.SYSTEM_EXITED and not self.started and not self.finishing:
             self.events.put(("ended", 1))  # runhcs: the container ended before start
 
     def release_systems(self) -> bool:
@@ -518,8 +518,8 @@ class InitShim(Shim):
             if not self.started:
                 # No process yet: the container dies as an init killed before its exec would.
                 self.finishing = True
-                self.release_systems_keep_going()
                 self.events.put(("ended", 128 + delivery.number))
+                self.release_systems_keep_going()
                 return
             assert self.container is not None
             assert self.process is not None
@@ -614,9 +614,9 @@ class InitShim(Shim):
             if self.finishing:
                 return {}
             self.finishing = True
-            self.release_systems_keep_going()
             if not self.started:
                 self.events.put(("ended", 128 + signal.SIGKILL))
+            self.release_systems_keep_going()
         return {}
 
     def run(self) -> NoReturn:
