@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
 
-from pyhcs.runtime import channel
 from pyhcs.runtime.logs import Logger, rfc3339_nano
 from pyhcs.runtime.state import (
     OCI_VERSION,
@@ -193,6 +192,8 @@ def spawn_shim(ctx: Context, mode: str, directory: str, request: dict[str, Any])
     ready. Returns the Popen; CommandError with the shim's error otherwise (the shim has exited)."""
     import socket  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
+
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
 
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ)
@@ -428,6 +429,8 @@ def cmd_create(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 
 
 def _start(c: Container) -> None:
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
     status, _record, _shim = _status_of(c)
     if status == "stopped":
         raise CommandError("cannot start a container that has stopped")
@@ -590,7 +593,7 @@ def cmd_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 
 
 def cmd_kill(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
-    from pyhcs.runtime import signals  # noqa: PLC0415
+    from pyhcs.runtime import channel, signals  # noqa: PLC0415
 
     c = ctx.container(args[0])
     everyone = bool(opts["all"])
@@ -658,6 +661,8 @@ def _stop_shim(c: Container, shim: dict[str, Any] | None, *, force: bool) -> Non
     not answer is killed (``--force``)."""
     import signal  # noqa: PLC0415
 
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
     try:
         channel.request(c.dir, {"op": "destroy"}, timeout=SHIM_TIMEOUT)
     except channel.ShimGoneError:
@@ -721,6 +726,8 @@ def cmd_delete(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 
 def _simple(op: str, allowed: tuple[str, ...], refusal: str) -> Callable[..., int]:
     def handler(ctx: Context, _opts: dict[str, Any], args: list[str]) -> int:
+        from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
         c = ctx.container(args[0])
         with _locked(c):
             status, _record, _shim = _status_of(c)
@@ -738,6 +745,8 @@ def _simple(op: str, allowed: tuple[str, ...], refusal: str) -> Callable[..., in
 
 
 def _pids(c: Container) -> list[int]:
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
     status, _record, _shim = _status_of(c)
     if status == "stopped":
         return []
@@ -836,6 +845,8 @@ def _go_html_escape(text: str) -> str:
 
 
 def cmd_events(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
     c = ctx.container(args[0])
     interval = _duration(opts["interval"])
     while True:
@@ -858,7 +869,8 @@ def _duration(text: str) -> float:
     """A Go duration as runc takes it (``5s``, ``500ms``, ``1m``)."""
     units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
     for suffix, scale in units:
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+        number = text[: -len(suffix)].replace(".", "", 1)
+        if text.endswith(suffix) and number.isascii() and number.isdigit():
             value = float(text[: -len(suffix)]) * scale
             if value > 0:
                 return value
@@ -866,6 +878,8 @@ def _duration(text: str) -> float:
 
 
 def cmd_resize_tty(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
+    from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
+
     c = ctx.container(args[0])
     try:
         width, height = int(args[1]), int(args[2])

@@ -94,7 +94,7 @@ def parse(text: str, *, linux: bool) -> Delivery:
     upper = spec.upper()
     name = upper[3:] if upper.startswith("SIG") else upper
     if linux:
-        if spec.isdigit():
+        if spec.isascii() and spec.isdigit():
             number = int(spec)
             if number not in LINUX.values() and number not in LINUX_RT:
                 raise SignalError(f'unknown signal "{spec}"')
@@ -103,7 +103,7 @@ def parse(text: str, *, linux: bool) -> Delivery:
         else:
             raise SignalError(f'unknown signal "{spec}"')
         return Delivery(terminate=False, signal=number, number=number)
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         entry = next((e for e in WINDOWS.values() if e[0] == int(spec)), None)
     else:
         entry = WINDOWS.get(name)

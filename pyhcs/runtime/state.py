@@ -27,7 +27,6 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -248,6 +247,8 @@ class Container:
 
     def remove(self) -> None:
         """Remove the directory (the caller holds the lock; a waiter then sees NotExistError)."""
+        import shutil  # noqa: PLC0415 (state and list never remove)
+
         shutil.rmtree(self.dir)
 
 
