@@ -630,8 +630,8 @@ def cmd_kill(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 def _release_systems(c: Container, state: dict[str, Any]) -> None:
     """Terminate the systems a shim could not release (it crashed, was killed, or a create
     did not finish); a system HCS no longer has is fine."""
+    from pyhcs import ComputeSystem  # noqa: PLC0415
     from pyhcs.errors import HcsError, NotFoundError  # noqa: PLC0415
-    from pyhcs.system import ComputeSystem  # noqa: PLC0415
 
     plan = state.get("plan") or {}
     for entry in reversed(plan.get("systems") or []):

@@ -15,8 +15,8 @@ class ReleaseError(Exception):
 
 def _system(record: dict[str, Any]) -> None:
     """A compute system (a hosting utility VM, say): terminated; one HCS no longer has is fine."""
+    from pyhcs import ComputeSystem  # noqa: PLC0415
     from pyhcs.errors import NotFoundError  # noqa: PLC0415
-    from pyhcs.system import ComputeSystem  # noqa: PLC0415
 
     try:
         with ComputeSystem.open(str(record["id"])) as system:

@@ -49,8 +49,7 @@ from pyhcs.runtime.logs import Logger
 from pyhcs.runtime.state import SHIM, STATE, STATUS, process_start_time, read_json, write_json
 
 if TYPE_CHECKING:
-    from pyhcs.process import Process
-    from pyhcs.system import ComputeSystem
+    from pyhcs import ComputeSystem, Process
 
 #: How long the output of an exited process may keep flowing before the shim exits anyway.
 DRAIN_TIMEOUT: Final = 10.0
@@ -439,7 +438,7 @@ class InitShim(Shim):
     def setup(self, request: dict[str, Any]) -> None:
         """Create and start the systems, set up the console, listen: the container is
         ``created``. Whatever was created is terminated again if a step fails."""
-        from pyhcs.system import ComputeSystem  # noqa: PLC0415
+        from pyhcs import ComputeSystem  # noqa: PLC0415
 
         plan = self.state["plan"]
         try:
@@ -465,7 +464,7 @@ class InitShim(Shim):
         self.record("created")
 
     def _system_event(self, event: Any) -> None:
-        from pyhcs.events import EventType  # noqa: PLC0415
+        from pyhcs import EventType  # noqa: PLC0415
 
         if event.type == EventType.SYSTEM_EXITED and not self.started and not self.finishing:
             self.events.put(("ended", 1))  # runhcs: the container ended before start
@@ -644,7 +643,7 @@ class ExecShim(Shim):
     """The shim of one ``exec`` process."""
 
     def run_exec(self, request: dict[str, Any]) -> tuple[ComputeSystem, Process]:
-        from pyhcs.system import ComputeSystem  # noqa: PLC0415
+        from pyhcs import ComputeSystem  # noqa: PLC0415
 
         state = read_json(os.path.join(self.dir, STATE))
         system = ComputeSystem.open(state["plan"]["container"])
