@@ -423,6 +423,9 @@ class InitShim(Shim):
         self.state: dict[str, Any] = read_json(os.path.join(directory, STATE))
         self.systems: list[ComputeSystem] = []
         self.container: ComputeSystem | None = None
+        #: What pause/resume act on: the container, or the utility VM of its own plan that
+        #: hosts it (HCS pauses virtual machines; the VM freezes what it hosts).
+        self.pausable: ComputeSystem | None = None
         self.status = "creating"
         self.started = False
         self.finishing = False
@@ -450,6 +453,7 @@ class InitShim(Shim):
                     self.container = system
             if self.container is None:
                 raise RequestError(f"the plan has no system {plan['container']!r}")  # noqa: TRY301
+            self.pausable = self._pause_target(plan)
             self.container.on_event(self._system_event)
             self.linux = str(self.container.properties().runtime_os_type or "").lower() == "linux"
             if request.get("console_socket"):
@@ -462,6 +466,13 @@ class InitShim(Shim):
             self.release_systems()
             raise
         self.record("created")
+
+    def _pause_target(self, plan: dict[str, Any]) -> ComputeSystem:
+        documents = {e["system_id"]: e["document"] for e in plan["systems"]}
+        hosting = documents.get(plan["container"], {}).get("HostingSystemId")
+        owned = [s for s in self.systems if s.id == hosting]
+        assert self.container is not None
+        return owned[0] if owned else self.container
 
     def _system_event(self, event: Any) -> None:
         from pyhcs import EventType  # noqa: PLC0415
@@ -554,8 +565,8 @@ class InitShim(Shim):
         with self.lock:
             if self.finishing or self.status not in ("running", "created"):
                 raise RequestError("container not running")
-            assert self.container is not None
-            self.container.pause()
+            assert self.pausable is not None
+            self.pausable.pause()
             self.record("paused")
         return {}
 
@@ -563,8 +574,8 @@ class InitShim(Shim):
         with self.lock:
             if self.finishing or self.status != "paused":
                 raise RequestError("container not paused")
-            assert self.container is not None
-            self.container.resume()
+            assert self.pausable is not None
+            self.pausable.resume()
             self.record("running" if self.started else "created")
         return {}
 
