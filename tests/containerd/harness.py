@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import struct
@@ -282,7 +283,14 @@ class Containerd:
         self.fifo_dir.mkdir(exist_ok=True)
         self._created_run_dirs = [path for path in RUN_DIRS if not path.exists()]
         self.config.write_text(self._config_text())
-        env = dict(os.environ, PATH=f"{os.environ.get('PATH', '')}:{SYSTEM_PATH}")
+        env = dict(
+            os.environ,
+            PATH=f"{os.environ.get('PATH', '')}:{SYSTEM_PATH}",
+            # pyrunhcs (run by containerd's shim) talks to an emulator of this containerd's own,
+            # auto-started on first use and stopped in `stop`.
+            PYHCS_BACKEND="emulator",
+            PYHCS_EMULATOR_DIR=str(self.emulator_dir),
+        )
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [binary, "--config", str(self.config)],
@@ -333,6 +341,29 @@ class Containerd:
         except FileNotFoundError:
             return "(no log)"
 
+    @property
+    def emulator_dir(self) -> Path:
+        return self.directory / "emulator"
+
+    def _stop_emulator(self, problems: list[str]) -> None:
+        """Stop the emulator service pyrunhcs auto-started, by the pid it recorded."""
+        try:
+            pid = int((self.emulator_dir / "service.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+            ready, _w, _x = select.select([pidfd], [], [], STOP_TIMEOUT)
+            if not ready:
+                problems.append(f"the emulator service {pid} ignored SIGTERM")
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+
     def stop(self) -> None:
         """Remove whatever is left in our namespace, stop containerd by its pid, remove the shim
         sockets of our containers and the /run directories we caused. HarnessError if
@@ -349,6 +380,7 @@ class Containerd:
                     problems.append(f"containerd ignored SIGTERM for {STOP_TIMEOUT:.0f} s")
                     self.process.kill()
                     self.process.wait(timeout=STOP_TIMEOUT)
+        self._stop_emulator(problems)
         for container_id in sorted(self._ids):
             socket = shim_socket(self.address, self.namespace, container_id)
             if socket.is_socket():
