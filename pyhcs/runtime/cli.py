@@ -780,7 +780,9 @@ def _simple(op: str, allowed: tuple[str, ...], refusal: str) -> Callable[..., in
     return handler
 
 
-def _pids(c: Container) -> list[int]:
+def _pids(c: Container, key: str = "pids") -> list[int]:
+    """The container's pids as the caller knows them (``pids``: the init process as the pid
+    of the pid file) or as the host runs them (``processes``)."""
     from pyhcs.runtime import channel  # noqa: PLC0415 (sockets: not for state/list)
 
     status, _record, _shim = _status_of(c)
@@ -792,7 +794,7 @@ def _pids(c: Container) -> list[int]:
         return []
     except channel.ShimError as exc:
         raise CommandError(str(exc)) from None
-    return [int(p) for p in reply.get("pids", [])]
+    return [int(p) for p in reply.get(key, [])]
 
 
 def cmd_ps(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
@@ -800,10 +802,10 @@ def cmd_ps(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
     if fmt not in ("table", "json"):
         raise CommandError("invalid format option")
-    pids = _pids(c)
     if fmt == "json":
-        _out(json.dumps(pids or None, separators=(",", ":")) + "\n")
+        _out(json.dumps(_pids(c) or None, separators=(",", ":")) + "\n")
         return 0
+    pids = _pids(c, "processes")
     import subprocess  # noqa: PLC0415
 
     ps_args = args[1:] or ["-ef"]

@@ -584,7 +584,12 @@ class InitShim(Shim):
             if self.finishing or self.container is None:
                 return {"pids": []}
             listed = self.container.properties({"PropertyTypes": ["ProcessList"]}).process_list
-        return {"pids": [int(p.process_id or 0) for p in listed or []]}
+            init = self.process.pid if self.process is not None else None
+        # The init process is known to the caller (containerd) by the pid in the pid file, which
+        # is this shim's: report it as that, as runc reports the pid it wrote.
+        # ``processes`` are the HCS processes themselves (what ``ps`` in table form shows).
+        pids = [int(p.process_id or 0) for p in listed or []]
+        return {"pids": [os.getpid() if pid == init else pid for pid in pids], "processes": pids}
 
     def op_stats(self, _request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -21,11 +21,7 @@ from tests.containerd import harness
 #: The runtimes every scenario runs with; pyrunhcs is expected to fail until it is merged.
 RUNTIMES = [
     pytest.param("runc", id="runc"),
-    pytest.param(
-        "pyrunhcs",
-        id="pyrunhcs",
-        marks=pytest.mark.xfail(strict=False, reason="pyrunhcs lands in the runtime-cli branch"),
-    ),
+    pytest.param("pyrunhcs", id="pyrunhcs"),
 ]
 #: Debian packages to install for this tier (the README's test command has them).
 PACKAGES = (
@@ -92,7 +88,10 @@ def runtime_binary(request: pytest.FixtureRequest) -> Path:
         return Path(path)
     found = shutil.which("pyrunhcs")
     if found is None:
-        pytest.skip("no pyrunhcs executable on PATH (console script of the runtime-cli branch)")
+        message = "no pyrunhcs executable on PATH (install pyhcs: pip install -e .)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return Path(found)
 
 
