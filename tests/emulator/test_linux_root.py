@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyhcs import hresult as hr
 from pyhcs.emulator.client import autostart
 from pyhcs.emulator.client.backend import open_table
 from pyhcs.emulator.privilege import UNPRIVILEGED_ENV
-from pyhcs.emulator.service import isolation
+from pyhcs.emulator.service import cmdline, isolation
 from tests.emulator.capi import CApi, read_all, read_line
 from tests.emulator.conftest import assert_clean, stop_service
 
@@ -197,3 +199,21 @@ def test_unprivileged_processes_stay_on_host_paths(
     finally:
         table.close()
         stop_service(pid)
+
+
+@given(
+    st.lists(st.sampled_from(["..", ".", "up", "abs", "etc", "bin", "x"]), max_size=8),
+)
+@settings(deadline=None, max_examples=60)
+def test_paths_inside_the_root_never_leave_it(tmp_path_factory: Any, parts: list[str]) -> None:
+    """Whatever the path and the links on the way (``..`` chains, absolute and relative targets
+    pointing out), its host path stays under the root, as for a chroot'ed process."""
+    root = tmp_path_factory.mktemp("root").resolve()
+    (root / "etc").mkdir()
+    (root / "bin").mkdir()
+    (root / "up").symlink_to("../../..")
+    (root / "abs").symlink_to("/etc")
+    host = cmdline.in_root(cmdline.linux_path("/" + "/".join(parts)), root)
+    assert host == root or root in host.parents
+    if parts[:1] == ["abs"]:
+        assert host.parts[len(root.parts)] == "etc"

@@ -102,6 +102,7 @@ class System:
         #: As root, a Linux container with a root filesystem of its own (see `_rooted`): its
         #: first process, pid 1 of the PID namespace every later process joins, and the host
         #: pid of that program (a child of the reported wrapper), found by the first join.
+        self.rooted = False
         self.init: HostProcess | None = None
         self.init_pid: int | None = None
 
@@ -313,6 +314,7 @@ class Registry:
                     mounts.remove(link)
                 raise RequestFailedError(exc.hresult, str(exc), "Start") from exc
             system.links.update(links)
+            system.rooted = self.privileged and _rooted(system)  # decided once, for every process
             system.state = "Running"
             system.start_time = time.time()
         return hr.S_OK, None
@@ -604,7 +606,7 @@ class Registry:
                     if m.get("ReadOnly") and str(m.get("ContainerPath", "")).lower() in system.links
                 ]
                 confinement = Isolation(hostname=hostname, read_only=read_only)
-                if _rooted(system):
+                if system.rooted:
                     confinement.root = str(system.root)
                     confinement.init_pid = self._join_init(system)
             procs = None
@@ -643,7 +645,14 @@ class Registry:
         container: HCS_E_INVALID_STATE, while the container itself keeps running."""
         init = system.init
         if init is None:
-            (system.root / "proc").mkdir(exist_ok=True)  # where its /proc is mounted
+            try:
+                (system.root / "proc").mkdir(exist_ok=True)  # where its /proc is mounted
+            except OSError as exc:
+                raise RequestFailedError(
+                    oserrors.hresult_for(exc),
+                    f"no /proc mount point in the container's root: {exc.strerror}",
+                    "ExecuteProcess",
+                ) from exc
             return None
         if system.init_pid is None and init.exit_code is None:
             system.init_pid = isolation.init_of(init.pid, system.root)
