@@ -6,8 +6,16 @@ string exactly as Windows would before exec'ing.
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
 from pathlib import Path
+
+#: The search path of a Linux container's process whose Environment names none.
+LINUX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: As many symbolic links as Linux follows in one lookup before ELOOP.
+_MAX_LINKS = 40
 
 
 def split(command_line: str) -> list[str]:
@@ -89,3 +97,64 @@ def resolve_program(argv0: str, root: Path, environment: dict[str, str]) -> str:
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 return candidate
     return argv0
+
+
+def linux_path(path: str, cwd: str = "/") -> str:
+    """A container path (``/x``, ``C:\\x``, ``\\x`` or relative to ``cwd``) as the absolute,
+    normalised path a process chroot'ed into the container's root sees."""
+    p = path.replace("\\", "/")
+    if len(p) >= 2 and p[1] == ":":
+        p = p[2:] or "/"
+    if not p.startswith("/"):
+        p = f"{cwd.rstrip('/')}/{p}"
+    return "/" + posixpath.normpath(p).lstrip("/")
+
+
+def in_root(path: str, root: Path) -> Path:
+    """The host path of absolute container path ``path`` under ``root``, following symbolic
+    links the way a process chroot'ed into ``root`` would: an absolute target starts again at
+    ``root`` and ``..`` never climbs out of it. Raises OSError(ELOOP) on a link cycle."""
+    todo = [part for part in path.split("/") if part]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root.joinpath(*done, part)
+        if not candidate.is_symlink():
+            done.append(part)
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p] + todo
+    return root.joinpath(*done)
+
+
+def resolve_in_root(argv0: str, root: Path, environment: dict[str, str], cwd: str) -> str | None:
+    """argv[0] as the container path a chroot'ed process execs: a path as given (relative to
+    ``cwd``), a bare name searched on the container's PATH inside ``root``; None if the
+    search finds nothing."""
+    if "/" in argv0 or "\\" in argv0 or (len(argv0) > 1 and argv0[1] == ":"):
+        return linux_path(argv0, cwd)
+    search = environment.get("PATH", LINUX_PATH)
+    for directory in search.split(":"):
+        for name in (argv0, argv0[:-4] if argv0.lower().endswith(".exe") else None):
+            if name is None or not directory:
+                continue
+            candidate = linux_path(f"{directory}/{name}", cwd)
+            try:
+                host = in_root(candidate, root)
+                if host.is_file() and os.access(host, os.X_OK):
+                    return candidate
+            except OSError:
+                continue
+    return None

@@ -99,6 +99,12 @@ class System:
         #: Unprivileged only: process groups whose leader exited while other members lived
         #: on (terminate still kills them).
         self.lingering: set[int] = set()
+        #: As root, a Linux container with a root filesystem of its own (see `_rooted`): its
+        #: first process, pid 1 of the PID namespace every later process joins, and the host
+        #: pid of that program (a child of the reported wrapper), found by the first join.
+        self.rooted = False
+        self.init: HostProcess | None = None
+        self.init_pid: int | None = None
 
     def basic(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -308,6 +314,7 @@ class Registry:
                     mounts.remove(link)
                 raise RequestFailedError(exc.hresult, str(exc), "Start") from exc
             system.links.update(links)
+            system.rooted = self.privileged and _rooted(system)  # decided once, for every process
             system.state = "Running"
             system.start_time = time.time()
         return hr.S_OK, None
@@ -599,6 +606,9 @@ class Registry:
                     if m.get("ReadOnly") and str(m.get("ContainerPath", "")).lower() in system.links
                 ]
                 confinement = Isolation(hostname=hostname, read_only=read_only)
+                if system.rooted:
+                    confinement.root = str(system.root)
+                    confinement.init_pid = self._join_init(system)
             procs = None
             if self.tree is not None:  # a process joining a frozen group is frozen at once
                 procs = self.tree.open_procs(self.tree.group(*self._group_names(system)))
@@ -618,6 +628,8 @@ class Registry:
                     os.close(procs)
             process.system_id = system.id
             system.processes[process.pid] = process
+            if confinement is not None and confinement.root and system.init is None:
+                system.init = process
             host = self.systems.get(system.hosting_id) if system.hosting_id else None
             if self.tree is None and host is not None and host.state == "Paused":
                 process.signal_group(signal.SIGSTOP)
@@ -625,6 +637,33 @@ class Registry:
                 self.keeper.track(process.pid)
             self.process_handles[(peer, pkey)] = (system.id, process.pid)
         return (hr.S_OK, None), process, process.take_client_fds()
+
+    def _join_init(self, system: System) -> int | None:
+        """The host pid of the container's init for a later process to join (None for the
+        first process, which becomes the init). Once the init has exited the PID namespace
+        takes no new process (the kernel refuses to fork into it), so neither does the
+        container: HCS_E_INVALID_STATE, while the container itself keeps running."""
+        init = system.init
+        if init is None:
+            try:
+                (system.root / "proc").mkdir(exist_ok=True)  # where its /proc is mounted
+            except OSError as exc:
+                raise RequestFailedError(
+                    oserrors.hresult_for(exc),
+                    f"no /proc mount point in the container's root: {exc.strerror}",
+                    "ExecuteProcess",
+                ) from exc
+            return None
+        if system.init_pid is None and init.exit_code is None:
+            system.init_pid = isolation.init_of(init.pid, system.root)
+        if init.exit_code is not None or system.init_pid is None:
+            raise RequestFailedError(
+                hr.HCS_E_INVALID_STATE,
+                f"the init process of container {system.id!r} (pid 1 of its PID namespace, "
+                f"host pid {init.pid}) has exited: the container takes no new process",
+                "ExecuteProcess",
+            )
+        return system.init_pid
 
     def _process_exited(self, process: HostProcess) -> None:
         """Push ProcessExited to every session with a handle to the process, then set
@@ -923,6 +962,18 @@ def _storage_root(body: dict[str, Any] | None) -> Path | None:
             "Construct",
         )
     return base / "Files"
+
+
+def _rooted(system: System) -> bool:
+    """Whether (as root) the container's processes run chroot'ed into its root, in a PID
+    namespace of their own: a Linux-flavoured container (hosted by a LinuxKernelDirect VM)
+    whose root holds a Linux root filesystem (a ``bin`` in it, directory or link). A root
+    without one (an empty private root, a bundle's bare rootfs) has nothing to run, so its
+    processes stay host programs on host paths as before."""
+    if system.kind != "Container" or not system.linux or not system.hosting_id:
+        return False
+    bin_dir = system.root / "bin"
+    return bin_dir.is_dir() or bin_dir.is_symlink()
 
 
 def _boots_linux(doc: dict[str, Any]) -> bool:

@@ -65,11 +65,13 @@ class ProcessError(Exception):
 _EXECUTABLE_MAGIC = (b"\x7fELF", b"#!")
 
 
-def _check_program(program: str, cwd: Path) -> None:
+def _check_program(program: str, cwd: Path, path: Path | None = None) -> None:
     """Fail the way CreateProcess fails, before anything starts: a missing program, one that
     cannot be run, one with no valid executable format. Checked here rather than left to the
-    exec so that every path (including a namespace wrapper that execs later) fails alike."""
-    path = Path(program) if os.path.isabs(program) else cwd / program
+    exec so that every path (including a namespace wrapper that execs later) fails alike.
+    ``path`` is the host file when ``program`` is a path inside a container's own root."""
+    if path is None:
+        path = Path(program) if os.path.isabs(program) else cwd / program
     try:
         if not path.is_file():
             if path.exists():
@@ -102,8 +104,21 @@ class HostProcess:
         if not argv:
             raise ProcessError(hr.E_INVALIDARG, "CommandLine is empty")
         env = {str(k): str(v) for k, v in dict(params.get("Environment", {})).items()}
-        env.setdefault("PATH", os.environ.get("PATH", os.defpath))
-        cwd = cmdline.to_host(str(params.get("WorkingDirectory", "C:\\")), root)
+        rooted = isolation is not None and bool(isolation.root)
+        wd = "/"
+        if rooted:  # a path inside the root (symbolic links resolved there), not the host's
+            env.setdefault("PATH", cmdline.LINUX_PATH)
+            wd = cmdline.linux_path(str(params.get("WorkingDirectory") or "/"))
+            try:
+                cwd = cmdline.in_root(wd, root)
+            except OSError as exc:
+                raise ProcessError(
+                    oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND),
+                    f"working directory {wd}: {exc.strerror}",
+                ) from exc
+        else:
+            env.setdefault("PATH", os.environ.get("PATH", os.defpath))
+            cwd = cmdline.to_host(str(params.get("WorkingDirectory", "C:\\")), root)
         try:
             if not cwd.is_dir():
                 raise ProcessError(hr.ERROR_PATH_NOT_FOUND, f"working directory {cwd} not found")
@@ -112,11 +127,22 @@ class HostProcess:
                 oserrors.hresult_for(exc, missing=hr.ERROR_PATH_NOT_FOUND),
                 f"working directory {cwd}: {exc.strerror}",
             ) from exc
-        argv[0] = cmdline.resolve_program(argv[0], root, env)
-        _check_program(argv[0], cwd)
+        if rooted:
+            inside = cmdline.resolve_in_root(argv[0], root, env, wd)
+            if inside is None:
+                raise ProcessError(hr.ERROR_FILE_NOT_FOUND, f"{argv[0]}: no such program")
+            try:
+                host_program = cmdline.in_root(inside, root)
+            except OSError as exc:
+                raise ProcessError(oserrors.hresult_for(exc), f"{inside}: {exc.strerror}") from exc
+            argv[0] = inside
+            _check_program(inside, cwd, host_program)
+        else:
+            argv[0] = cmdline.resolve_program(argv[0], root, env)
+            _check_program(argv[0], cwd)
         self.image = os.path.basename(argv[0])
         if isolation is not None:
-            argv = isolation.wrap(argv)
+            argv = isolation.wrap(argv, wd)
         self.linux = linux
         self.terminated = False
         self.exit_code: int | None = None
