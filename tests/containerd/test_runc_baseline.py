@@ -97,19 +97,7 @@ def test_run_prints_the_output_and_returns_the_exit_code(
     assert container_id not in _containers(containerd)  # --rm deleted task and container
 
 
-def _root_view_pending(runtime: harness.Runtime, request: pytest.FixtureRequest) -> None:
-    """On the emulator a Linux container's processes do not yet see the bundle's rootfs as
-    ``/`` in a pid namespace of their own (the emulator runs them as host processes)."""
-    if runtime.binary.name == "pyrunhcs":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="emulator: no chroot/pid namespace yet")
-        )
-
-
-def test_run_sees_the_image_as_root_and_exits_zero(
-    runtime: harness.Runtime, request: pytest.FixtureRequest
-) -> None:
-    _root_view_pending(runtime, request)
+def test_run_sees_the_image_as_root_and_exits_zero(runtime: harness.Runtime) -> None:
     container_id = runtime.new_id("run")
     script = 'id -u; pwd; cat /etc/passwd; test "$(readlink /bin/sh)" = /bin/busybox'
     result = runtime.run(*runtime.run_command(container_id, "sh", "-c", script, rm=True))
@@ -146,9 +134,8 @@ def test_pause_and_resume(runtime: harness.Runtime, containerd: harness.Containe
 
 
 def test_exec_without_a_terminal_runs_in_the_container(
-    runtime: harness.Runtime, containerd: harness.Containerd, request: pytest.FixtureRequest
+    runtime: harness.Runtime, containerd: harness.Containerd
 ) -> None:
-    _root_view_pending(runtime, request)
     container_id = _start_detached(runtime, "exec")
     script = "tr '\\0' ' ' < /proc/1/cmdline; echo; echo to-stderr >&2; test -t 0 || exit 5"
     result = runtime.run(*runtime.exec_command(container_id, "e1", "sh", "-c", script))

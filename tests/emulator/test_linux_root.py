@@ -127,6 +127,11 @@ def test_processes_see_the_rootfs_as_their_root(c: CApi, rootfs: Path) -> None:
     assert run(c, container, "pwd") == (0, "/\n")
     assert run(c, container, "pwd", WorkingDirectory="/tmp") == (0, "/tmp\n")
     assert run(c, container, "/bin/hostname") == (0, "inside\n")
+    # A /dev of its own, as runc gives a container: a background job's stdin is /dev/null.
+    assert run(c, container, 'sh -c "test -c /dev/null && echo x > /dev/null && ls /dev"') == (
+        0,
+        "fd\nfull\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n",
+    )
     # One PID namespace: the first process is pid 1, /proc is that namespace's.
     code, cmdline = run(c, container, "cat /proc/1/cmdline")
     assert (code, cmdline.split("\0")) == (0, ["/bin/sleep", "600", ""])
@@ -140,6 +145,7 @@ def test_processes_see_the_rootfs_as_their_root(c: CApi, rootfs: Path) -> None:
     assert spawn_code(c, container, "/etc/passwd") == hr.E_ACCESSDENIED
     # Nothing of the container's mounts is visible on the host.
     assert not proc_mounted(rootfs)
+    assert not (rootfs / "dev").is_mount()  # the container's /dev lives in its namespace only
     assert in_root(rootfs)  # the init (and only what runs in the container)
 
     assert c.system_op("HcsTerminateComputeSystem", container) == (0, None)

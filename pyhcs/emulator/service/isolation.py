@@ -35,12 +35,24 @@ __all__ = ["UNPRIVILEGED_ENV", "Isolation", "init_of", "privileged"]
 #: Bound on how long a later process waits for the container's init to be in its root.
 INIT_TIMEOUT: Final = 5.0
 
-#: Runs as ``sh -c SCRIPT sh HOSTNAME COUNT PATH... COMMAND...``: positional parameters, so no
-#: name or path is ever parsed by the shell.
+#: Runs as ``sh -c SCRIPT sh HOSTNAME ROOT COUNT PATH... COMMAND...``: positional parameters,
+#: so no name or path is ever parsed by the shell. With a ROOT, the container gets a ``/dev`` of
+#: its own in its mount namespace, as runc gives one: a tmpfs with the host's null, zero, full,
+#: random, urandom and tty bound in, the host's ``/dev/pts`` (so a console's pty resolves), a
+#: ``/dev/shm`` and the usual links.
 _SCRIPT: Final = (
-    'h=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do '
+    'h=$1; d=$2; n=$3; shift 3; while [ "$n" -gt 0 ]; do '
     'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 126; '
     "shift; n=$((n-1)); done; "
+    'if [ -n "$d" ]; then '
+    'mkdir -p "$d/dev" && mount -t tmpfs -o nosuid,mode=755 pyhcs-dev "$d/dev" || exit 126; '
+    "for x in null zero full random urandom tty; do "
+    ': > "$d/dev/$x" && mount --bind "/dev/$x" "$d/dev/$x" || exit 126; done; '
+    'mkdir "$d/dev/pts" "$d/dev/shm" && mount --bind /dev/pts "$d/dev/pts" '
+    '&& mount -t tmpfs -o nosuid,nodev pyhcs-shm "$d/dev/shm" '
+    '&& ln -s pts/ptmx "$d/dev/ptmx" && ln -s /proc/self/fd "$d/dev/fd" '
+    '&& ln -s /proc/self/fd/0 "$d/dev/stdin" && ln -s /proc/self/fd/1 "$d/dev/stdout" '
+    '&& ln -s /proc/self/fd/2 "$d/dev/stderr" || exit 126; fi; '
     'if [ -n "$h" ]; then hostname "$h" || exit 126; fi; exec "$@"'
 )
 
@@ -138,6 +150,7 @@ class Isolation:
             _SCRIPT,
             "sh",
             self.hostname,
+            self.root,
             str(len(self.read_only)),
             *self.read_only,
             *argv,
