@@ -135,41 +135,52 @@ class Process:
         """Send a console signal (``"CtrlC"``, ``"CtrlBreak"``, ...) or, on a Linux guest, a
         signal number."""
         options = json.dumps({"Signal": signal})
-        with self._handle.use("HcsSignalProcess") as handle:
-            run(
-                lambda op: lib.HcsSignalProcess(handle, op, wide(options)),
-                self._where("HcsSignalProcess"),
-                TimeoutClass.PROCESS_SIGNAL,
-                timeout,
-                owner=self._handle,
-            )
+        self._call(
+            "HcsSignalProcess",
+            lambda handle, op: lib.HcsSignalProcess(handle, op, wide(options)),
+            TimeoutClass.PROCESS_SIGNAL,
+            timeout,
+        )
 
     def terminate(self, *, timeout: float | None = None) -> None:
         """Kill the process; one that already exited is not an error."""
-        with self._handle.use("HcsTerminateProcess") as handle:
-            try:
-                run(
-                    lambda op: lib.HcsTerminateProcess(handle, op, ffi.NULL),
-                    self._where("HcsTerminateProcess"),
-                    TimeoutClass.PROCESS_SIGNAL,
-                    timeout,
-                    owner=self._handle,
-                )
-            except AlreadyStoppedError:
-                return
+        with contextlib.suppress(AlreadyStoppedError):
+            self._call(
+                "HcsTerminateProcess",
+                lambda handle, op: lib.HcsTerminateProcess(handle, op, ffi.NULL),
+                TimeoutClass.PROCESS_SIGNAL,
+                timeout,
+            )
 
     kill = terminate
 
     def _modify(self, request: dict[str, Any], timeout: float | None) -> None:
         text = json.dumps(request)
-        with self._handle.use("HcsModifyProcess") as handle:
-            run(
-                lambda op: lib.HcsModifyProcess(handle, op, wide(text)),
-                self._where("HcsModifyProcess"),
-                TimeoutClass.MODIFY,
+        self._call(
+            "HcsModifyProcess",
+            lambda handle, op: lib.HcsModifyProcess(handle, op, wide(text)),
+            TimeoutClass.MODIFY,
+            timeout,
+        )
+
+    def _call(
+        self,
+        name: str,
+        start: Callable[[Any, Any], int],
+        kind: TimeoutClass,
+        timeout: float | None,
+    ) -> str | None:
+        """One operation-taking call on this process's handle: ``start(handle, op)``, bounded
+        and cancelled on timeout (or on close); its result document."""
+        with self._handle.use(name) as handle:
+            outcome = run(
+                lambda op: start(handle, op),
+                self._where(name),
+                kind,
                 timeout,
                 owner=self._handle,
             )
+        return outcome.document
 
     def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
         """Set the size of the process's console (EmulateConsole)."""
@@ -189,15 +200,13 @@ class Process:
 
     def properties(self, *, timeout: float | None = None) -> schema.ProcessStatus:
         """``ProcessStatus``: pid, whether it exited, its exit code."""
-        with self._handle.use("HcsGetProcessProperties") as handle:
-            outcome = run(
-                lambda op: lib.HcsGetProcessProperties(handle, op, ffi.NULL),
-                self._where("HcsGetProcessProperties"),
-                TimeoutClass.QUERY,
-                timeout,
-                owner=self._handle,
-            )
-        return schema.ProcessStatus.parse(outcome.document or "{}")
+        document = self._call(
+            "HcsGetProcessProperties",
+            lambda handle, op: lib.HcsGetProcessProperties(handle, op, ffi.NULL),
+            TimeoutClass.QUERY,
+            timeout,
+        )
+        return schema.ProcessStatus.parse(document or "{}")
 
     # -- events ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ records computestorage (client) leaves in a layer for the service to read."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from pyhcs import hresult as hr
@@ -126,6 +127,22 @@ def result_error(hresult: int, message: str | None = None, detail: str | None = 
     if detail:
         doc["Attribution"] = [{"OperationFailure": {"Detail": detail}}]
     return json.dumps(doc)
+
+
+def property_responses(
+    names: Iterable[str], answer: Callable[[str], Any], refusal: Callable[[str], str]
+) -> dict[str, Any]:
+    """Schema 2.5 ``PropertyResponses``: for each name its ``Response``, or, where ``answer``
+    has none (None), a ResultError ``Error`` (ERROR_NOT_SUPPORTED) saying ``refusal(name)``."""
+    responses: dict[str, Any] = {}
+    for name in names:
+        value = answer(name)
+        if value is None:
+            error = result_error(hr.ERROR_NOT_SUPPORTED, refusal(name))
+            responses[name] = {"Error": json.loads(error)}
+        else:
+            responses[name] = {"Response": value}
+    return responses
 
 
 def system_exit_status(exit_type: str, detail: str, initiator: str) -> str:

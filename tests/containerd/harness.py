@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import shutil
 import signal
 import struct
@@ -24,6 +23,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from pyhcs.emulator import cli as emulator_cli
 
 #: Where the Debian packages put the tools, whatever the caller's PATH (runc is in /usr/sbin).
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -351,18 +352,9 @@ class Containerd:
             pid = int((self.emulator_dir / "service.pid").read_text())
         except (FileNotFoundError, ValueError):
             return
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-            ready, _w, _x = select.select([pidfd], [], [], STOP_TIMEOUT)
-            if not ready:
-                problems.append(f"the emulator service {pid} ignored SIGTERM")
-                os.kill(pid, signal.SIGKILL)
-        finally:
-            os.close(pidfd)
+        if not emulator_cli.stop(pid, STOP_TIMEOUT):
+            problems.append(f"the emulator service {pid} ignored SIGTERM")
+            os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """Remove whatever is left in our namespace, stop containerd by its pid, remove the shim

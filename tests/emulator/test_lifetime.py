@@ -229,3 +229,23 @@ def test_records_of_exited_closed_processes_are_released(service: Service) -> No
     service.c.system_op("HcsTerminateComputeSystem", system)
     service.table.HcsCloseComputeSystem(system)
     assert_clean(service.table)
+
+
+def test_a_dead_keeper_does_not_fail_process_starts(service: Service, mode: str) -> None:
+    """Unprivileged, the service tells its keeper of every process group; with the keeper gone
+    (killed from outside), starting a process still works and the loss is logged."""
+    keeper = service.status()["Containment"]["KeeperPid"]
+    os.kill(keeper, signal.SIGKILL)
+    assert hostprocs.wait_gone(keeper)
+    system = service.container("keeperless")
+    for _ in range(2):  # the first start meets the closed pipe, the next finds it forgotten
+        process, code, _info, _ = service.c.spawn(system, {"CommandLine": "true"})
+        assert code == 0
+        assert service.c.wait_process(process)[0] == 0
+        service.table.HcsCloseProcess(process)
+    if mode == "unprivileged":
+        log = (service.dir / "service.log").read_text()
+        assert f"keeper pid {keeper} is gone" in log
+    service.c.system_op("HcsTerminateComputeSystem", system)
+    service.table.HcsCloseComputeSystem(system)
+    assert_clean(service.table)

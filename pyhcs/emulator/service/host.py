@@ -63,17 +63,9 @@ class HostSettings:
             types = ["Basic"]
         result: dict[str, Any] = {"Properties": [self._property(t) for t in types or []]}
         if "PropertyQueries" in query:
-            responses = {}
-            for name in query["PropertyQueries"]:
-                value = self._query(name)
-                if value is None:
-                    error = documents.result_error(
-                        hr.ERROR_NOT_SUPPORTED, f"unknown service property {name!r}"
-                    )
-                    responses[name] = {"Error": json.loads(error)}
-                else:
-                    responses[name] = {"Response": value}
-            result["PropertyResponses"] = responses
+            result["PropertyResponses"] = documents.property_responses(
+                query["PropertyQueries"], self._query, lambda n: f"unknown service property {n!r}"
+            )
         return json.dumps(result)
 
     def _property(self, name: str) -> dict[str, Any]:

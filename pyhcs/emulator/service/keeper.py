@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import pyhcs
 from pyhcs.emulator.service.cgroups import CgroupError, Tree
+
+log = logging.getLogger("pyhcs.emulator.service")
 
 #: Bound on how long an orderly service stop waits for the keeper to finish.
 KEEPER_TIMEOUT = 15.0
@@ -64,8 +67,14 @@ class Keeper:
 
     def _say(self, line: str) -> None:
         with self._lock:
-            if self._write_end >= 0:
+            if self._write_end < 0:
+                return
+            try:
                 os.write(self._write_end, line.encode())
+            except BrokenPipeError:  # the keeper is gone: a process start must not fail for it
+                log.warning("keeper pid %d is gone: processes may outlive the service", self.pid)
+                os.close(self._write_end)
+                self._write_end = -1
 
     def close(self, timeout: float = KEEPER_TIMEOUT) -> int | None:
         """End the pipe (the keeper cleans up) and wait, bounded, for it to finish; its exit

@@ -9,13 +9,11 @@ consistent with what was configured.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from pyhcs import hresult as hr
 from pyhcs.emulator import documents
 from pyhcs.errors import InvalidJsonError
 
@@ -119,17 +117,11 @@ def build(snapshot: Snapshot, query: Query) -> dict[str, Any]:
         if value is not None:
             props[_FIELD.get(name, name)] = value
     if query.queries:
-        responses: dict[str, Any] = {}
-        for name in query.queries:
-            value = _value(snapshot, name) if name in property_types() else None
-            if value is None:
-                error = documents.result_error(
-                    hr.ERROR_NOT_SUPPORTED, f"property {name!r} is not available for this system"
-                )
-                responses[name] = {"Error": json.loads(error)}
-            else:
-                responses[name] = {"Response": value}
-        props["PropertyResponses"] = responses
+        props["PropertyResponses"] = documents.property_responses(
+            query.queries,
+            lambda n: _value(snapshot, n) if n in property_types() else None,
+            lambda n: f"property {n!r} is not available for this system",
+        )
     return props
 
 

@@ -335,7 +335,13 @@ class Service:
             pid_file.write(f"{os.getpid()}\n")
         self._reclaim()
         tree = cgroups.Tree.create(self.dir) if self.registry.privileged else None
-        self.registry.contain(tree, Keeper(tree))
+        try:
+            keeper = Keeper(tree)
+        except OSError as exc:  # nothing could stop our processes outliving us: do not serve
+            if tree is not None:
+                tree.remove(tree.root)
+            raise ServiceError(f"cannot start the service's keeper process: {exc}") from exc
+        self.registry.contain(tree, keeper)
 
     def _reclaim(self) -> None:
         """Take back what a service that died here left: its processes (should its keeper have
